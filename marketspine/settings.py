@@ -1,0 +1,168 @@
+"""Market Spine settings: everything comes from environment variables (see README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from marketspine.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("MARKETSPINE_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+TESTING = env_bool("MARKETSPINE_TESTING", False)
+
+_DEV_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
+if not (DEBUG or TESTING) and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a private value when DEBUG is off "
+        "(for local development, set DEBUG=true instead)"
+    )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "workqueue",
+    "finra",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "marketspine.urls"
+WSGI_APPLICATION = "marketspine.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite needs no server; PostgreSQL is selected with DATABASE_URL=postgres://...
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'marketspine.sqlite3'}")
+try:
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+except Exception as exc:  # dj-database-url raises several types for a malformed URL
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside one writer; IMMEDIATE transactions take the write lock at
+    # BEGIN, so two worker processes claiming work queue items serialize instead of failing
+    # with "database is locked" half-way through a read-then-write transaction.
+    _database["OPTIONS"] = {
+        "timeout": env_float("SQLITE_BUSY_TIMEOUT_SECONDS", 30.0, minimum=0),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    _database["CONN_MAX_AGE"] = 0
+    _database["CONN_HEALTH_CHECKS"] = False
+    if _database["NAME"] and _database["NAME"] != ":memory:":
+        Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+elif _database["ENGINE"] == "django.db.backends.postgresql":
+    _database["CONN_HEALTH_CHECKS"] = True
+    _database.setdefault("TEST", {})["NAME"] = env_str("TEST_DATABASE_NAME", "test_marketspine")
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Internationalisation and time ----------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True  # stored in UTC; converted at the edges
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Security (manage.py check --deploy is clean with DEBUG off) ----------------------------
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG and not TESTING)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = not DEBUG and not TESTING
+CSRF_COOKIE_SECURE = not DEBUG and not TESTING
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if (DEBUG or TESTING) else 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django_q": {"level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper()}},
+}
+
+# --- Work queue -----------------------------------------------------------------------------
+WORKQUEUE_MAX_ATTEMPTS = env_int("WORKQUEUE_MAX_ATTEMPTS", 3, minimum=1)
+WORKQUEUE_RETRY_BASE_SECONDS = env_float("WORKQUEUE_RETRY_BASE_SECONDS", 300.0, minimum=0)
+WORKQUEUE_RETRY_FACTOR = env_float("WORKQUEUE_RETRY_FACTOR", 3.0, minimum=1)
+WORKQUEUE_RETRY_MAX_SECONDS = env_float("WORKQUEUE_RETRY_MAX_SECONDS", 3600.0, minimum=0)
+WORKQUEUE_LEASE_SECONDS = env_float("WORKQUEUE_LEASE_SECONDS", 1800.0, minimum=1)
+# A heartbeat renews the lease of running items; a third of the lease leaves two missed beats
+# of slack before the reaper may take an item from a live worker.
+WORKQUEUE_HEARTBEAT_SECONDS = env_float(
+    "WORKQUEUE_HEARTBEAT_SECONDS", WORKQUEUE_LEASE_SECONDS / 3, minimum=0.1
+)
+if WORKQUEUE_HEARTBEAT_SECONDS >= WORKQUEUE_LEASE_SECONDS:
+    raise ImproperlyConfigured("WORKQUEUE_HEARTBEAT_SECONDS must be shorter than the lease")
+WORKQUEUE_DEPENDENCY_RETRY_SECONDS = env_float(
+    "WORKQUEUE_DEPENDENCY_RETRY_SECONDS", 60.0, minimum=0
+)
+WORKQUEUE_DEPENDENCY_WAIT_LIMIT_SECONDS = env_float(
+    "WORKQUEUE_DEPENDENCY_WAIT_LIMIT_SECONDS", 7 * 24 * 3600.0, minimum=0
+)
+# How long one django-q2 task keeps claiming batches before handing over to a fresh task.
+WORKQUEUE_DRAIN_SECONDS = env_float("WORKQUEUE_DRAIN_SECONDS", 30.0, minimum=0.1)
+WORKQUEUE_MAX_BATCH = env_int("WORKQUEUE_MAX_BATCH", 200, minimum=1)
+WORKQUEUE_BATCH_TARGET_SECONDS = env_float("WORKQUEUE_BATCH_TARGET_SECONDS", 1.0, minimum=0.01)
+WORKQUEUE_KICK_ON_ENQUEUE = env_bool("WORKQUEUE_KICK_ON_ENQUEUE", not TESTING)
+WORKQUEUE_PIPELINE_MODULES = env_list("WORKQUEUE_PIPELINE_MODULES", [])
+WORKQUEUE_TASK_TIMEOUT_SECONDS = env_int("WORKQUEUE_TASK_TIMEOUT_SECONDS", 4 * 3600, minimum=60)
+
+# --- django-q2: an executor only; core_work_items owns state and retries ---------------------
+WORKQUEUE_BROKER = env_choice("WORKQUEUE_BROKER", "orm", ("orm", "redis"))
+Q_CLUSTER: dict[str, object] = {
+    "name": env_str("QCLUSTER_NAME", "marketspine"),
+    "workers": env_int("QCLUSTER_WORKERS", 2, minimum=1),
+    "timeout": WORKQUEUE_TASK_TIMEOUT_SECONDS,
+    "retry": WORKQUEUE_TASK_TIMEOUT_SECONDS + 600,  # longer than timeout, or tasks run twice
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": env_int("QCLUSTER_SAVE_LIMIT", 500),
+    "poll": env_float("QCLUSTER_POLL_SECONDS", 0.1, minimum=0.01),
+    "label": "Task engine (django-q2)",
+}
+if WORKQUEUE_BROKER == "redis":
+    Q_CLUSTER["redis"] = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+else:
+    Q_CLUSTER["orm"] = "default"

@@ -1,0 +1,11 @@
+"""Test overlay: the production settings with test-only speed-ups."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MARKETSPINE_TESTING", "1")
+
+from marketspine.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,51 @@
+"""Pipelines used by the tests (domain ``tests.queue``), also loadable in qcluster subprocesses
+through WORKQUEUE_PIPELINE_MODULES=tests.pipelines."""
+
+from __future__ import annotations
+
+from workqueue.exceptions import NonRetryableError
+from workqueue.registry import register_pipeline, registry
+from workqueue.runner import PipelineContext, PipelineResult
+
+DOMAIN = "tests.queue"
+registry.register_stages(DOMAIN, ["FIRST", "SECOND"])
+
+
+@register_pipeline(
+    domain=DOMAIN, name="produce_first", partition_keys=["week"], produces_stage="FIRST"
+)
+def produce_first(context: PipelineContext) -> PipelineResult:
+    rows = int(context.params.get("rows", 10))
+    context.record_stage(row_count=rows, capture_id=f"cap:{context.partition_key['week']}")
+    return PipelineResult(rows_written=rows, capture_id=f"cap:{context.partition_key['week']}")
+
+
+@register_pipeline(
+    domain=DOMAIN,
+    name="needs_first",
+    partition_keys=["week"],
+    produces_stage="SECOND",
+    depends_on_stage="FIRST",
+)
+def needs_first(context: PipelineContext) -> PipelineResult:
+    context.record_stage(row_count=1)
+    return PipelineResult(rows_written=1)
+
+
+@register_pipeline(domain=DOMAIN, name="flaky", partition_keys=["week"])
+def flaky(context: PipelineContext) -> PipelineResult:
+    """Fails until the attempt named by params.succeed_on (never, by default)."""
+    succeed_on = context.params.get("succeed_on")
+    if succeed_on is None or context.attempt < succeed_on:
+        raise RuntimeError(f"HTTP 503: upstream unavailable (attempt {context.attempt})")
+    return PipelineResult(rows_written=5)
+
+
+@register_pipeline(domain=DOMAIN, name="broken", partition_keys=["week"])
+def broken(context: PipelineContext) -> PipelineResult:
+    raise NonRetryableError("file is not UTF-8")
+
+
+@register_pipeline(domain=DOMAIN, name="skipper", partition_keys=["week"])
+def skipper(context: PipelineContext) -> PipelineResult:
+    return PipelineResult(skipped=True, message="same content as the latest capture")

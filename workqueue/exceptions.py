@@ -1,0 +1,50 @@
+"""Errors the work queue raises to its callers, and the ones pipelines raise to the queue."""
+
+from __future__ import annotations
+
+from workqueue.states import IllegalTransition
+
+__all__ = [
+    "DependencyNotReady",
+    "EnqueueError",
+    "IllegalTransition",
+    "InvalidPartitionKey",
+    "NonRetryableError",
+    "UnknownPipeline",
+    "WorkItemNotFound",
+]
+
+
+class EnqueueError(ValueError):
+    """Bad enqueue input. ``code`` is stable for API clients; ``fields`` names the culprits."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class UnknownPipeline(EnqueueError):
+    code = "unknown_pipeline"
+
+
+class InvalidPartitionKey(EnqueueError):
+    code = "invalid_partition_key"
+
+
+class WorkItemNotFound(LookupError):
+    pass
+
+
+class DependencyNotReady(Exception):
+    """Raised by a pipeline whose upstream stage is missing.
+
+    The item waits in RETRY_WAIT without spending an attempt; the message is shown to staff as
+    the reason, so say what is awaited (stage and partition).
+    """
+
+
+class NonRetryableError(Exception):
+    """Raised by a pipeline for a failure that another attempt cannot fix: the item fails now."""

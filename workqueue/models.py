@@ -1,0 +1,350 @@
+"""Durable work items, their executions, the stage manifest and the audit log.
+
+Table and column names are part of the contract (DESIGN.md section 3): ops staff query them by
+name, so ``db_table`` is fixed here and columns are only ever added.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from workqueue.fields import CanonicalJSONField, canonical_json
+from workqueue.states import (
+    ACTIVE_STATES,
+    FINISHED_STATES,
+    Event,
+    IllegalTransition,
+    WorkState,
+    sources_of,
+    target_of,
+)
+
+
+def default_max_attempts() -> int:
+    return settings.WORKQUEUE_MAX_ATTEMPTS
+
+
+class WorkItemQuerySet(models.QuerySet["WorkItem"]):
+    def claimable(self, now: datetime) -> WorkItemQuerySet:
+        """Items due to run now, in claim order: priority desc, desired_at, id.
+
+        PENDING items wait for ``desired_at``; RETRY_WAIT items for ``next_attempt_at``.
+        """
+        due_pending = Q(state=WorkState.PENDING, desired_at__lte=now)
+        due_retry = Q(state=WorkState.RETRY_WAIT, next_attempt_at__lte=now)
+        return self.filter(due_pending | due_retry).order_by("-priority", "desired_at", "id")
+
+    def active(self) -> WorkItemQuerySet:
+        """Items with work ahead of them (PENDING, RUNNING, RETRY_WAIT)."""
+        return self.filter(state__in=ACTIVE_STATES)
+
+    def finished(self) -> WorkItemQuerySet:
+        return self.filter(state__in=FINISHED_STATES)
+
+    def with_expired_lease(self, now: datetime) -> WorkItemQuerySet:
+        """RUNNING items whose worker has not renewed the lease within the lease period."""
+        cutoff = now - timedelta(seconds=settings.WORKQUEUE_LEASE_SECONDS)
+        return self.filter(state=WorkState.RUNNING, locked_at__lt=cutoff)
+
+    def for_partition(
+        self, *, domain: str, pipeline: str, partition_key: dict[str, Any]
+    ) -> WorkItemQuerySet:
+        return self.filter(domain=domain, pipeline=pipeline, partition_key=partition_key)
+
+
+class WorkItem(models.Model):
+    domain = models.CharField(max_length=100)
+    pipeline = models.CharField(max_length=100)
+    partition_key = CanonicalJSONField()
+    params = models.JSONField(default=dict, blank=True)
+    desired_at = models.DateTimeField(default=timezone.now)
+    priority = models.IntegerField(default=100, help_text="Higher runs first.")
+    state = models.CharField(max_length=16, choices=WorkState.choices, default=WorkState.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0, help_text="Attempts started.")
+    max_attempts = models.PositiveIntegerField(default=default_max_attempts)
+    last_error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL means "no error"
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    current_execution = models.ForeignKey(
+        "Execution",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,  # the circular reference is kept loose; executions are history
+    )
+    locked_by = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    locked_at = models.DateTimeField(null=True, blank=True)
+    waiting_for = models.TextField(
+        blank=True, default="", help_text="What a dependency wait is waiting for."
+    )
+    dependency_waiting_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkItemQuerySet.as_manager()
+
+    class Meta:
+        db_table = "core_work_items"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain", "pipeline", "partition_key"], name="core_work_items_unique_key"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["state", "-priority", "desired_at", "id"], name="core_work_items_claim"
+            ),
+            models.Index(fields=["state", "next_attempt_at"], name="core_work_items_retry"),
+            models.Index(fields=["state", "locked_at"], name="core_work_items_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.domain}/{self.pipeline} {self.partition_key_text}"
+
+    @property
+    def partition_key_text(self) -> str:
+        return canonical_json(self.partition_key or {})
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    # --- single-row transitions ---------------------------------------------------------------
+    def _apply(self, event: Event, *, only_execution: int | None = None, **changes: Any) -> None:
+        """Move this item along ``event`` with a conditional UPDATE, or refuse loudly.
+
+        The WHERE clause carries the allowed source states (and, for a running item, the
+        execution that owns it), so a concurrent change by another process makes this update
+        match no row instead of overwriting it.
+        """
+        now = timezone.now()
+        changes = {"state": target_of(event), "updated_at": now, **changes}
+        rows = WorkItem.objects.filter(pk=self.pk, state__in=sources_of(event))
+        if only_execution is not None:
+            rows = rows.filter(current_execution_id=only_execution)
+        if rows.update(**changes) != 1:
+            current = WorkItem.objects.filter(pk=self.pk).values_list("state", flat=True).first()
+            raise IllegalTransition(event=event, current=current or "DELETED", item_label=str(self))
+        for field, value in changes.items():
+            setattr(self, field, value)
+
+    def mark_cancelled(self) -> None:
+        self._apply(Event.CANCEL, next_attempt_at=None)
+
+    def rearm(self, event: Event, **changes: Any) -> None:
+        """Back to PENDING for a fresh round of attempts (retry or reprocess); history is kept."""
+        self._apply(
+            event,
+            attempt_count=0,
+            last_error=None,
+            last_error_at=None,
+            next_attempt_at=None,
+            completed_at=None,
+            current_execution=None,
+            locked_by=None,
+            locked_at=None,
+            waiting_for="",
+            dependency_waiting_since=None,
+            **changes,
+        )
+
+    def mark_failed_attempt(
+        self, *, execution_id: int, error: str, retry_at: datetime | None, now: datetime
+    ) -> None:
+        """Record a failed attempt: RETRY_WAIT until ``retry_at``, or FAILED when it is None."""
+        common = {
+            "last_error": error,
+            "last_error_at": now,
+            "locked_by": None,
+            "locked_at": None,
+            "waiting_for": "",
+            "dependency_waiting_since": None,
+        }
+        if retry_at is None:
+            self._apply(
+                Event.FAIL_FINAL, only_execution=execution_id, next_attempt_at=None, **common
+            )
+        else:
+            self._apply(
+                Event.FAIL_RETRYABLE,
+                only_execution=execution_id,
+                next_attempt_at=retry_at,
+                **common,
+            )
+
+    def mark_waiting_for_dependency(
+        self, *, execution_id: int, reason: str, retry_at: datetime, now: datetime
+    ) -> None:
+        """Reschedule without spending an attempt: the claim's increment is given back."""
+        self._apply(
+            Event.WAIT_FOR_DEPENDENCY,
+            only_execution=execution_id,
+            attempt_count=models.F("attempt_count") - 1,
+            next_attempt_at=retry_at,
+            waiting_for=reason,
+            dependency_waiting_since=self.dependency_waiting_since or now,
+            last_error=f"dependency not ready: {reason}",
+            last_error_at=now,
+            locked_by=None,
+            locked_at=None,
+        )
+        self.refresh_from_db(fields=["attempt_count"])
+
+
+class ExecutionOutcome(models.TextChoices):
+    RUNNING = "RUNNING", "Running"
+    SUCCESS = "SUCCESS", "Success"
+    SKIPPED = "SKIPPED", "Skipped (nothing new)"
+    FAILED = "FAILED", "Failed"
+    DEPENDENCY_WAIT = "DEPENDENCY_WAIT", "Dependency not ready"
+    LEASE_EXPIRED = "LEASE_EXPIRED", "Lease expired (worker lost)"
+
+
+class Execution(models.Model):
+    """One attempt at a work item. Append-only history: rows are never deleted by the queue."""
+
+    work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="executions")
+    attempt = models.PositiveIntegerField()
+    worker = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=16, choices=ExecutionOutcome.choices, default=ExecutionOutcome.RUNNING
+    )
+    error = models.TextField(null=True, blank=True)  # noqa: DJ001
+    traceback = models.TextField(null=True, blank=True)  # noqa: DJ001
+    rows_written = models.BigIntegerField(null=True, blank=True)
+    capture_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    duration_seconds = models.FloatField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "core_executions"
+        indexes = [
+            models.Index(fields=["work_item", "attempt"], name="core_executions_item"),
+            models.Index(fields=["outcome", "started_at"], name="core_executions_outcome"),
+        ]
+
+    def __str__(self) -> str:
+        return f"execution {self.pk} of item {self.work_item_id} (attempt {self.attempt})"
+
+
+class ManifestEntry(models.Model):
+    """The latest capture that reached a stage for one partition of a domain."""
+
+    domain = models.CharField(max_length=100)
+    partition_key = CanonicalJSONField()
+    stage = models.CharField(max_length=50)
+    stage_rank = models.PositiveSmallIntegerField()
+    row_count = models.BigIntegerField(default=0)
+    capture_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    execution = models.ForeignKey(
+        Execution, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+    metrics = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "core_manifest"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain", "partition_key", "stage"], name="core_manifest_unique_stage"
+            ),
+        ]
+        ordering = ["domain", "partition_key", "stage_rank"]
+        verbose_name_plural = "manifest entries"
+
+    def __str__(self) -> str:
+        return f"{self.domain} {canonical_json(self.partition_key)} {self.stage}"
+
+
+class AuditSource(models.TextChoices):
+    API = "api", "REST API"
+    ADMIN = "admin", "Admin"
+    CLI = "cli", "Command line"
+    SYSTEM = "system", "System"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise TypeError("the audit log is append-only: audit events cannot be updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("the audit log is append-only: audit events cannot be deleted")
+
+
+class AuditEvent(models.Model):
+    """Who did what to which work item, from where and when. Append-only."""
+
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_name = models.CharField(max_length=150, help_text="Username at the time, or 'system'.")
+    source = models.CharField(max_length=10, choices=AuditSource.choices)
+    action = models.CharField(max_length=50)
+    work_item = models.ForeignKey(
+        WorkItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        db_table = "core_audit_events"
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise TypeError("the audit log is append-only: audit events cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError("the audit log is append-only: audit events cannot be deleted")
+
+
+class DispatchSignal(models.Model):
+    """One row that says whether a drain task is already waiting in the django-q2 broker.
+
+    It debounces the "start work now" signal sent after every enqueue: thousands of enqueues
+    per second queue at most one drain task at a time (see ``workqueue.engine.request_drain``).
+    """
+
+    drain_queued = models.BooleanField(default=False)
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "core_dispatch_signal"
+
+    def __str__(self) -> str:
+        return f"dispatch signal (drain queued: {self.drain_queued})"
+
+
+class WorkerHeartbeat(models.Model):
+    """Last sign of life of each worker process that runs work items (shown by health checks)."""
+
+    worker = models.CharField(max_length=200, unique=True)
+    seen_at = models.DateTimeField()
+    items_completed = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "core_worker_heartbeats"
+
+    def __str__(self) -> str:
+        return f"{self.worker} seen {self.seen_at:%Y-%m-%d %H:%M:%S}"

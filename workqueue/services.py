@@ -1,0 +1,382 @@
+"""Operations on the work queue: the one place the API, admin, commands and tasks all call.
+
+Every function is keyword-only. Human and API actions write an AuditEvent in the same
+transaction as the change they describe; starting work after a commit goes through
+``transaction.on_commit`` so a rolled-back enqueue never wakes a worker.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from workqueue.exceptions import EnqueueError, WorkItemNotFound
+from workqueue.fields import canonical_json
+from workqueue.models import AuditEvent, AuditSource, ManifestEntry, WorkItem
+from workqueue.registry import registry
+from workqueue.states import ACTIVE_STATES, Event, WorkState
+
+# --- who is acting ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked for a change, and through which door (api, admin, cli, system)."""
+
+    source: str
+    name: str
+    user: Any = None
+    client_address: str | None = None
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(source=AuditSource.SYSTEM, name=name)
+
+    @classmethod
+    def cli(cls) -> Actor:
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):
+            name = "unknown"
+        return cls(source=AuditSource.CLI, name=f"cli:{name}")
+
+    @classmethod
+    def for_user(cls, user: Any, *, source: str, client_address: str | None = None) -> Actor:
+        return cls(
+            source=source,
+            name=getattr(user, "get_username", lambda: "anonymous")(),
+            user=user if getattr(user, "pk", None) else None,
+            client_address=client_address,
+        )
+
+
+def _audit_event(
+    actor: Actor, action: str, item: WorkItem | None, details: dict[str, Any]
+) -> AuditEvent:
+    return AuditEvent(
+        actor=actor.user,
+        actor_name=actor.name[:150],
+        source=actor.source,
+        action=action,
+        work_item=item,
+        client_address=actor.client_address,
+        details=details,
+    )
+
+
+def _wake_workers() -> None:
+    if settings.WORKQUEUE_KICK_ON_ENQUEUE:
+        from workqueue.runner import request_drain
+
+        transaction.on_commit(request_drain)
+
+
+# --- enqueue ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnqueueRequest:
+    domain: str
+    pipeline: str
+    partition_key: Mapping[str, Any]
+    params: Mapping[str, Any] | None = None
+    desired_at: datetime | None = None
+    priority: int | None = None
+    max_attempts: int | None = None
+    reprocess: bool = False
+
+
+class EnqueueStatus(StrEnum):
+    CREATED = "created"
+    EXISTING = "existing"  # already queued or running: returned unchanged
+    REARMED = "rearmed"  # finished, and re-armed because reprocess was asked
+    FINISHED = "finished"  # finished, left alone because reprocess was not asked
+
+
+@dataclass
+class EnqueueResult:
+    item: WorkItem
+    status: EnqueueStatus
+
+    @property
+    def created(self) -> bool:
+        return self.status is EnqueueStatus.CREATED
+
+
+@dataclass
+class _Validated:
+    request: EnqueueRequest
+    partition_key: dict[str, Any]
+    key_text: str
+    results: list[int] = field(default_factory=list)  # indexes of the results it answers
+
+
+def _validate(request: EnqueueRequest, prefix: str) -> dict[str, Any]:
+    def fail(message: str, name: str, exc: EnqueueError | None = None) -> EnqueueError:
+        error_class = type(exc) if exc is not None else EnqueueError
+        fields = {f"{prefix}{k}": v for k, v in (exc.fields if exc else {name: message}).items()}
+        return error_class(f"{prefix}{message}" if prefix else message, fields=fields)
+
+    try:
+        pipeline = registry.get(request.domain, request.pipeline)
+    except EnqueueError as exc:
+        raise fail(exc.message, "pipeline", exc) from None
+    try:
+        key = pipeline.canonical_partition(request.partition_key)
+    except EnqueueError as exc:
+        nested = {f"partition_key.{k}": v for k, v in exc.fields.items()}
+        raise fail(exc.message, "partition_key", type(exc)(exc.message, fields=nested)) from None
+    if request.params is not None and not isinstance(request.params, Mapping):
+        raise fail("params must be a JSON object", "params")
+    if request.desired_at is not None and timezone.is_naive(request.desired_at):
+        raise fail("desired_at must include a time zone (e.g. 2025-12-23T10:30:00Z)", "desired_at")
+    if request.max_attempts is not None and request.max_attempts < 1:
+        raise fail("max_attempts must be at least 1", "max_attempts")
+    return key
+
+
+def work_items_enqueue(*, requests: Sequence[EnqueueRequest], actor: Actor) -> list[EnqueueResult]:
+    """Enqueue many items in one transaction; results come back in request order.
+
+    Idempotent per (domain, pipeline, partition_key): an active item is returned unchanged, a
+    finished one is re-armed only when ``reprocess`` is asked. Any invalid request rejects the
+    whole call and changes nothing. Concurrent callers enqueueing the same new partition both
+    succeed: the loser of the insert race gets the winner's item back.
+    """
+    bulk = len(requests) > 1
+    validated: dict[tuple[str, str, str], _Validated] = {}
+    for index, request in enumerate(requests):
+        key = _validate(request, f"[{index}]." if bulk else "")
+        key_text = canonical_json(key)
+        slot = validated.setdefault(
+            (request.domain, request.pipeline, key_text), _Validated(request, key, key_text)
+        )
+        slot.results.append(index)
+
+    results: list[EnqueueResult | None] = [None] * len(requests)
+    with transaction.atomic():
+        existing = _existing_items(validated.keys())
+        to_create = [v for k, v in validated.items() if k not in existing]
+        created = _create_items(to_create, existing)
+        audit: list[AuditEvent] = []
+        changed = False
+        for identity, slot in validated.items():
+            item = existing.get(identity) or created[identity]
+            if identity in created:
+                status = EnqueueStatus.CREATED
+            elif item.state in ACTIVE_STATES:
+                status = EnqueueStatus.EXISTING
+            elif slot.request.reprocess:
+                item.rearm(Event.REPROCESS, **_overrides(slot.request))
+                status = EnqueueStatus.REARMED
+            else:
+                status = EnqueueStatus.FINISHED
+            changed = changed or status in (EnqueueStatus.CREATED, EnqueueStatus.REARMED)
+            audit.append(_audit_event(actor, "enqueue", item, {"result": status.value}))
+            for index in slot.results:
+                results[index] = EnqueueResult(item=item, status=status)
+        AuditEvent.objects.bulk_create(audit)
+        if changed:
+            _wake_workers()
+    return [r for r in results if r is not None]
+
+
+def work_item_enqueue(
+    *,
+    domain: str,
+    pipeline: str,
+    partition_key: Mapping[str, Any],
+    actor: Actor,
+    params: Mapping[str, Any] | None = None,
+    desired_at: datetime | None = None,
+    priority: int | None = None,
+    max_attempts: int | None = None,
+    reprocess: bool = False,
+) -> EnqueueResult:
+    request = EnqueueRequest(
+        domain=domain,
+        pipeline=pipeline,
+        partition_key=partition_key,
+        params=params,
+        desired_at=desired_at,
+        priority=priority,
+        max_attempts=max_attempts,
+        reprocess=reprocess,
+    )
+    return work_items_enqueue(requests=[request], actor=actor)[0]
+
+
+def _overrides(request: EnqueueRequest) -> dict[str, Any]:
+    """Fields a reprocess request may change on the re-armed item."""
+    changes: dict[str, Any] = {"desired_at": request.desired_at or timezone.now()}
+    if request.params is not None:
+        changes["params"] = dict(request.params)
+    if request.priority is not None:
+        changes["priority"] = request.priority
+    if request.max_attempts is not None:
+        changes["max_attempts"] = request.max_attempts
+    return changes
+
+
+def _existing_items(identities: Iterable[tuple[str, str, str]]) -> dict[tuple, WorkItem]:
+    by_pipeline: dict[tuple[str, str], list[str]] = {}
+    for domain, pipeline, key_text in identities:
+        by_pipeline.setdefault((domain, pipeline), []).append(key_text)
+    found: dict[tuple, WorkItem] = {}
+    for (domain, pipeline), keys in by_pipeline.items():
+        for start in range(0, len(keys), 500):
+            rows = WorkItem.objects.filter(
+                domain=domain, pipeline=pipeline, partition_key__in=keys[start : start + 500]
+            )
+            for item in rows:
+                found[(domain, pipeline, item.partition_key_text)] = item
+    return found
+
+
+def _new_item(slot: _Validated, now: datetime) -> WorkItem:
+    request = slot.request
+    item = WorkItem(
+        domain=request.domain,
+        pipeline=request.pipeline,
+        partition_key=slot.partition_key,
+        params=dict(request.params or {}),
+        desired_at=request.desired_at or now,
+        created_at=now,
+        updated_at=now,
+    )
+    if request.priority is not None:
+        item.priority = request.priority
+    if request.max_attempts is not None:
+        item.max_attempts = request.max_attempts
+    return item
+
+
+def _create_items(
+    slots: list[_Validated], existing: dict[tuple, WorkItem]
+) -> dict[tuple, WorkItem]:
+    if not slots:
+        return {}
+    now = timezone.now()
+    items = [_new_item(slot, now) for slot in slots]
+    try:
+        with transaction.atomic():
+            WorkItem.objects.bulk_create(items, batch_size=1000)
+    except IntegrityError:
+        # Someone else inserted one of these partitions since we looked: take theirs.
+        return _create_items_one_by_one(slots, existing, now)
+    return {(i.domain, i.pipeline, i.partition_key_text): i for i in items}
+
+
+def _create_items_one_by_one(
+    slots: list[_Validated], existing: dict[tuple, WorkItem], now: datetime
+) -> dict[tuple, WorkItem]:
+    created: dict[tuple, WorkItem] = {}
+    for slot in slots:
+        identity = (slot.request.domain, slot.request.pipeline, slot.key_text)
+        item = _new_item(slot, now)
+        try:
+            with transaction.atomic():
+                item.save(force_insert=True)
+        except IntegrityError:
+            existing[identity] = WorkItem.objects.get(
+                domain=item.domain, pipeline=item.pipeline, partition_key=slot.partition_key
+            )
+        else:
+            created[identity] = item
+    return created
+
+
+# --- retry and cancel -------------------------------------------------------------------------
+
+
+def _get_for_update(item_id: int) -> WorkItem:
+    try:
+        return WorkItem.objects.select_for_update().get(pk=item_id)
+    except WorkItem.DoesNotExist:
+        raise WorkItemNotFound(f"work item {item_id} does not exist") from None
+
+
+def work_item_retry(*, item_id: int, actor: Actor) -> WorkItem:
+    """Re-arm a FAILED or CANCELLED item: PENDING, attempts reset, error cleared, history kept."""
+    with transaction.atomic():
+        item = _get_for_update(item_id)
+        previous = {"state": item.state, "attempt_count": item.attempt_count}
+        item.rearm(Event.RETRY, desired_at=timezone.now())
+        _audit_event(actor, "retry", item, {"previous": previous}).save()
+        _wake_workers()
+    return item
+
+
+def work_items_retry_failed(
+    *, domain: str, actor: Actor, pipeline: str | None = None
+) -> list[WorkItem]:
+    """Re-arm every FAILED item of a domain (optionally one pipeline). Returns the items."""
+    with transaction.atomic():
+        rows = WorkItem.objects.select_for_update().filter(domain=domain, state=WorkState.FAILED)
+        if pipeline:
+            rows = rows.filter(pipeline=pipeline)
+        items = list(rows.order_by("id"))
+        now = timezone.now()
+        audit = []
+        for item in items:
+            previous = {"state": item.state, "attempt_count": item.attempt_count}
+            item.rearm(Event.RETRY, desired_at=now)
+            audit.append(_audit_event(actor, "retry", item, {"previous": previous, "bulk": True}))
+        AuditEvent.objects.bulk_create(audit)
+        if items:
+            _wake_workers()
+    return items
+
+
+def work_item_cancel(*, item_id: int, actor: Actor) -> WorkItem:
+    """Cancel a PENDING or RETRY_WAIT item. A RUNNING or finished item is refused."""
+    with transaction.atomic():
+        item = _get_for_update(item_id)
+        previous_state = item.state
+        item.mark_cancelled()
+        _audit_event(actor, "cancel", item, {"previous": {"state": previous_state}}).save()
+    return item
+
+
+# --- manifest ---------------------------------------------------------------------------------
+
+
+def manifest_record(
+    *,
+    domain: str,
+    partition_key: Mapping[str, Any],
+    stage: str,
+    row_count: int,
+    capture_id: str | None = None,
+    execution_id: int | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> ManifestEntry:
+    """Record that a partition reached a stage; the row describes the latest capture there."""
+    entry, _ = ManifestEntry.objects.update_or_create(
+        domain=domain,
+        partition_key=dict(partition_key),
+        stage=stage,
+        defaults={
+            "stage_rank": registry.stage_rank(domain, stage),
+            "row_count": row_count,
+            "capture_id": capture_id,
+            "execution_id": execution_id,
+            "metrics": dict(metrics or {}),
+            "updated_at": timezone.now(),
+        },
+    )
+    return entry
+
+
+def manifest_has_stage(*, domain: str, partition_key: Mapping[str, Any], stage: str) -> bool:
+    return ManifestEntry.objects.filter(
+        domain=domain, partition_key=dict(partition_key), stage=stage
+    ).exists()
