@@ -105,6 +105,7 @@ class WorkItem(models.Model):
             models.Index(fields=["state", "next_attempt_at"], name="core_work_items_retry"),
             models.Index(fields=["state", "locked_at"], name="core_work_items_lease"),
         ]
+        permissions = [("operate_workitem", "Can enqueue, retry and cancel work items")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.domain}/{self.pipeline} {self.partition_key_text}"

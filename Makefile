@@ -1,0 +1,46 @@
+# Market Spine: `make run` sets everything up and serves the app; `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DJANGO_SETTINGS_MODULE ?= marketspine.settings
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint venv migrate demo worker serve clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+migrate: venv
+	DEBUG=1 $(BIN)/python manage.py migrate --no-input
+
+# Demo data and the main job: runs every queued item to completion before serving.
+demo: migrate
+	DEBUG=1 $(BIN)/python manage.py bootstrap_demo
+
+# Serve the app with a django-q2 cluster beside it; Ctrl-C stops both.
+serve: venv
+	@DEBUG=1 $(BIN)/python manage.py qcluster & qpid=$$!; \
+	trap 'kill $$qpid 2>/dev/null; wait $$qpid 2>/dev/null' EXIT INT TERM; \
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+run: demo serve
+
+worker: venv
+	$(BIN)/python manage.py qcluster
+
+clean:
+	rm -rf $(VENV) var
