@@ -1,0 +1,89 @@
+"""The operations guide's SQL, run exactly as written (DESIGN: it must work on SQLite)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from tests.factories import claim_one, enqueue
+from workqueue.models import WorkItem
+from workqueue.runner import drain
+from workqueue.services import manifest_record
+from workqueue.states import WorkState
+
+pytestmark = pytest.mark.django_db
+
+STUCK_SQL = """
+-- Reset stuck work (no activity in 30 minutes)
+UPDATE core_work_items
+SET state = 'PENDING',
+    current_execution_id = NULL,
+    locked_by = NULL,
+    locked_at = NULL
+WHERE state = 'RUNNING'
+  AND locked_at < datetime('now', '-30 minutes');
+"""
+
+MANIFEST_SQL = """
+-- Check pipeline progress
+SELECT 
+    partition_key,
+    stage,
+    row_count,
+    updated_at
+FROM core_manifest
+WHERE domain = 'finra.otc_transparency'
+    AND partition_key LIKE '%2025-12-22%'
+ORDER BY stage_rank;
+"""
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'", reason="datetime('now') is SQLite SQL")
+def test_work_stuck_in_running_sql_resets_only_items_idle_for_30_minutes():
+    stuck = enqueue(pipeline="produce_first", week="stuck")
+    claim_one(worker_id="crashed:1")
+    busy = enqueue(pipeline="produce_first", week="busy")
+    claim_one(worker_id="alive:2")
+    WorkItem.objects.filter(pk=stuck.pk).update(locked_at=timezone.now() - timedelta(minutes=45))
+    WorkItem.objects.filter(pk=busy.pk).update(locked_at=timezone.now() - timedelta(minutes=5))
+
+    with connection.cursor() as cursor:
+        cursor.execute(STUCK_SQL)
+        assert cursor.rowcount == 1
+
+    stuck.refresh_from_db()
+    busy.refresh_from_db()
+    assert (stuck.state, stuck.locked_by, stuck.current_execution_id) == ("PENDING", None, None)
+    assert (busy.state, busy.locked_by) == ("RUNNING", "alive:2")
+    # The reset item runs again normally.
+    drain(time_budget=5)
+    stuck.refresh_from_db()
+    assert stuck.state == WorkState.COMPLETE
+
+
+def test_leverage_manifest_sql_lists_stages_of_the_week_in_order():
+    from workqueue.registry import registry
+
+    domain = "finra.otc_transparency"
+    if not registry.stages(domain):
+        registry.register_stages(
+            domain, ["RAW", "NORMALIZED", "VENUE_VOLUME", "VENUE_SHARE", "HHI", "TIER_SPLIT"]
+        )
+    key = {"week_ending": "2025-12-22", "tier": "OTC"}
+    manifest_record(domain=domain, partition_key=key, stage="HHI", row_count=3111)
+    manifest_record(domain=domain, partition_key=key, stage="RAW", row_count=5328)
+    manifest_record(domain=domain, partition_key=key, stage="NORMALIZED", row_count=5328)
+    other_week = {"week_ending": "2025-12-12", "tier": "OTC"}
+    manifest_record(domain=domain, partition_key=other_week, stage="RAW", row_count=1)
+
+    with connection.cursor() as cursor:
+        cursor.execute(MANIFEST_SQL)
+        rows = cursor.fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ('{"tier":"OTC","week_ending":"2025-12-22"}', "RAW", 5328),
+        ('{"tier":"OTC","week_ending":"2025-12-22"}', "NORMALIZED", 5328),
+        ('{"tier":"OTC","week_ending":"2025-12-22"}', "HHI", 3111),
+    ]
