@@ -56,10 +56,16 @@ FRAME_COLUMNS: dict[str, str] = {
 
 DELIMITER = "|"
 _UTF8_BOM = b"\xef\xbb\xbf"
-_INT64_MAX_TEXT = str(np.iinfo(np.int64).max)  # 19 digits
+_INT64_MAX_DIGITS = len(str(np.iinfo(np.int64).max))  # 19
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NEGATIVE = re.compile(r"-[0-9]+")
 _OTHER_DELIMITERS = (",", "\t", ";")
 _REJECTS_IN_MESSAGE = 3
+# Parsed from the raw bytes with numpy rather than by pandas: pandas' integer parsing accepts
+# "+5", " 5" and "1e3", and turning 2M number fields into Python strings first is the slowest
+# part of a 1M-row parse.
+_COUNT_COLUMNS = ("totalWeeklyShareQuantity", "totalWeeklyTradeCount")
+_INT64_MAX = np.uint64(np.iinfo(np.int64).max)
 
 
 class FinraFileError(ValueError):
@@ -133,7 +139,7 @@ def parse_weekly_file(
     ]
     _check_reject_ratio(rejects, total_rows, max_reject_ratio)
 
-    raw = _read_fields(lines.well_formed_bytes(rest), columns)
+    raw = _read_fields(lines.well_formed_bytes(rest), columns, skip=_COUNT_COLUMNS)
     if len(raw) != lines.well_formed_count:
         raise FinraFileError(
             f"internal parse mismatch: {len(raw)} rows parsed from "
@@ -143,8 +149,16 @@ def parse_weekly_file(
 
     checks: list[tuple[np.ndarray, Callable[[int], str]]] = []
     checks += _check_tier_column(raw["tierDescription"], line_numbers, tier)
-    share_quantity, share_checks = _parse_counts(raw, "totalWeeklyShareQuantity")
-    trade_count, trade_checks = _parse_counts(raw, "totalWeeklyTradeCount")
+    share_quantity, share_checks = _parse_counts(
+        rest,
+        *lines.field_spans(columns.index("totalWeeklyShareQuantity")),
+        column="totalWeeklyShareQuantity",
+    )
+    trade_count, trade_checks = _parse_counts(
+        rest,
+        *lines.field_spans(columns.index("totalWeeklyTradeCount")),
+        column="totalWeeklyTradeCount",
+    )
     checks += share_checks + trade_checks
     date_codes, distinct_dates, date_checks = _parse_update_dates(
         raw["lastUpdateDate"], line_numbers, week_ending
@@ -210,7 +224,7 @@ def parse_weekly_file(
 
 def _decoded_body(data: bytes) -> bytes:
     """Check the encoding and return the bytes without BOM and with LF line endings."""
-    if not data.strip():
+    if not data or data.isspace():
         raise FinraFileError("file is empty")
     try:
         data.decode("utf-8")
@@ -257,6 +271,8 @@ class _LineIndex:
 
     starts: np.ndarray
     ends: np.ndarray
+    pipes: np.ndarray
+    first_pipe: np.ndarray
     field_counts: np.ndarray
     blank: np.ndarray
     well_formed: np.ndarray
@@ -272,11 +288,14 @@ class _LineIndex:
             # A final newline terminates the last line; it does not start an empty one.
             starts, ends = starts[:-1], ends[:-1]
         pipes = np.flatnonzero(raw == ord(DELIMITER))
-        field_counts = np.searchsorted(pipes, ends) - np.searchsorted(pipes, starts) + 1
+        first_pipe = np.searchsorted(pipes, starts)
+        field_counts = np.searchsorted(pipes, ends) - first_pipe + 1
         # Empty lines are not rows (an editor's trailing blank line); they are skipped.
         blank = ends == starts
         well_formed = (field_counts == expected_fields) & ~blank
-        return cls(starts, ends, field_counts, blank, well_formed, expected_fields)
+        return cls(
+            starts, ends, pipes, first_pipe, field_counts, blank, well_formed, expected_fields
+        )
 
     @property
     def total_rows(self) -> int:
@@ -298,6 +317,24 @@ class _LineIndex:
         # Line 1 is the header, so the first data line (position 0) is line 2.
         return (self.well_formed_positions() + 2).astype(np.int64)
 
+    def field_spans(self, field_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Byte offsets [start, end) of one field in every well-formed line.
+
+        A well-formed line has exactly ``expected_fields - 1`` pipes, so its fields are the gaps
+        between consecutive pipes counted from the line's first pipe.
+        """
+        positions = self.well_formed_positions()
+        first = self.first_pipe[positions]
+        if field_index == 0:
+            starts = self.starts[positions]
+        else:
+            starts = self.pipes[first + field_index - 1] + 1
+        if field_index == self.expected_fields - 1:
+            ends = self.ends[positions]
+        else:
+            ends = self.pipes[first + field_index]
+        return starts, ends
+
     def raw_line(self, rest: bytes, position: int) -> str:
         return rest[self.starts[position] : self.ends[position]].decode("utf-8")
 
@@ -317,20 +354,22 @@ class _LineIndex:
         )
 
 
-def _read_fields(data: bytes, columns: list[str]) -> pd.DataFrame:
+def _read_fields(data: bytes, columns: list[str], *, skip: tuple[str, ...]) -> pd.DataFrame:
     """Split well-formed lines into string columns with pandas' C engine.
 
     Everything is read as text: symbols such as ``NA``, ``NAN``, ``NULL`` or ``TRUE`` must stay
-    symbols, and numbers are validated strictly afterwards (pandas would accept ``1e3``).
+    symbols. The ``skip`` columns are tokenized but not materialised.
     """
+    kept = [name for name in columns if name not in skip]
     if not data:
-        return pd.DataFrame({name: pd.Series([], dtype=str) for name in columns})
+        return pd.DataFrame({name: pd.Series([], dtype=str) for name in kept})
     return pd.read_csv(
         io.BytesIO(data),
         sep=DELIMITER,
         header=None,
         names=columns,
-        dtype=dict.fromkeys(columns, str),
+        usecols=kept,
+        dtype=dict.fromkeys(kept, str),
         keep_default_na=False,
         na_filter=False,
         quoting=csv.QUOTE_NONE,
@@ -369,41 +408,60 @@ def _check_tier_column(
 
 
 def _parse_counts(
-    raw: pd.DataFrame, column: str
+    rest: bytes, starts: np.ndarray, ends: np.ndarray, *, column: str
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, Callable[[int], str]]]]:
-    """Strictly parse a non-negative int64 column: ASCII digits only, no sign, no exponent."""
-    text = raw[column]
-    digits_only = (text.str.isascii() & text.str.isdigit()).to_numpy(dtype=bool)
-    lengths = text.str.len().to_numpy()
-    overflow = digits_only & (
-        (lengths > len(_INT64_MAX_TEXT))
-        | ((lengths == len(_INT64_MAX_TEXT)) & (text > _INT64_MAX_TEXT).to_numpy(dtype=bool))
-    )
-    usable = digits_only & ~overflow
-    values = np.zeros(len(text), dtype=np.int64)
-    if usable.all():
-        values = text.to_numpy(dtype=object).astype(np.int64)
-    elif usable.any():
-        values[usable] = text.to_numpy(dtype=object)[usable].astype(np.int64)
+    """Strictly parse a non-negative int64 field from the raw bytes: ASCII digits only.
 
-    not_digits = ~digits_only
-    negative = np.zeros(len(text), dtype=bool)
-    if not_digits.any():
-        suspects = text[not_digits]
-        negative[not_digits] = suspects.str.fullmatch(r"-[0-9]+").to_numpy(dtype=bool)
-    malformed = not_digits & ~negative
-    strings = text.to_numpy()
+    Digits are accumulated with numpy one character position at a time (at most 19 passes over
+    the rows), so no Python string is created for a well-formed number. Only fields that are
+    not plain digits, or longer than 19 characters, are looked at one by one to name the
+    problem.
+    """
+    raw = np.frombuffer(rest, dtype=np.uint8)
+    widths = ends - starts
+    accumulated = np.zeros(len(starts), dtype=np.uint64)
+    digits_only = widths > 0
+    longest = int(widths.max()) if len(widths) else 0
+    for offset in range(min(longest, _INT64_MAX_DIGITS)):
+        inside = offset < widths
+        digit = raw[np.where(inside, starts + offset, 0)] - np.uint8(ord("0"))
+        is_digit = digit <= 9  # bytes below "0" wrap around to large values
+        digits_only &= is_digit | ~inside
+        accumulated = np.where(
+            inside & is_digit, accumulated * np.uint64(10) + digit.astype(np.uint64), accumulated
+        )
+    short = digits_only & (widths <= _INT64_MAX_DIGITS)
+    overflow = short & (accumulated > _INT64_MAX)
+    values = np.where(short & ~overflow, accumulated, 0).astype(np.int64)
+
+    def text_at(position: int) -> str:
+        return rest[starts[position] : ends[position]].decode("utf-8")
+
+    negative = np.zeros(len(starts), dtype=bool)
+    malformed = np.zeros(len(starts), dtype=bool)
+    for position in np.flatnonzero(~short):
+        text = text_at(position)
+        if text.isascii() and text.isdigit():  # more than 19 digits, maybe leading zeros
+            number = int(text)
+            if number > int(_INT64_MAX):
+                overflow[position] = True
+            else:
+                values[position] = number
+        elif _NEGATIVE.fullmatch(text):
+            negative[position] = True
+        else:
+            malformed[position] = True
 
     def describe_malformed(position: int) -> str:
-        value = strings[position]
+        value = text_at(position)
         if value == "":
             return f"{column} is empty"
         return f"{column} is not a whole number: {value!r}"
 
     checks: list[tuple[np.ndarray, Callable[[int], str]]] = [
-        (negative, lambda p: f"negative {column}: {strings[p]}"),
+        (negative, lambda p: f"negative {column}: {text_at(p)}"),
         (malformed, describe_malformed),
-        (overflow, lambda p: f"{column} {strings[p]} overflows a signed 64-bit integer"),
+        (overflow, lambda p: f"{column} {text_at(p)} overflows a signed 64-bit integer"),
     ]
     return values, [check for check in checks if check[0].any()]
 

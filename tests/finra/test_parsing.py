@@ -248,3 +248,34 @@ def test_all_reasons_of_a_row_are_reported_together():
 def test_week_ending_must_be_a_friday():
     with pytest.raises(ValueError, match="is a Monday"):
         parse(REAL_FILE.read_bytes(), week_ending=date(2025, 12, 15))
+
+
+@pytest.mark.parametrize(
+    ("share_text", "outcome"),
+    [
+        ("0", 0),
+        ("007", 7),
+        ("9223372036854775807", 9223372036854775807),
+        ("000000000000000000000042", 42),
+        ("9223372036854775808", "overflows a signed 64-bit integer"),
+        ("18446744073709551616", "overflows a signed 64-bit integer"),
+        ("+5", "is not a whole number: '+5'"),
+        (" 5", "is not a whole number: ' 5'"),
+        ("5 ", "is not a whole number: '5 '"),
+        ("1e2", "is not a whole number: '1e2'"),
+        ("1.0", "is not a whole number: '1.0'"),
+        ("1,000", "is not a whole number: '1,000'"),
+        ("\u0663", "is not a whole number: '\u0663'"),  # an Arabic-Indic digit
+        ("-0", "negative totalWeeklyShareQuantity: -0"),
+        ("--5", "is not a whole number: '--5'"),
+    ],
+)
+def test_share_quantity_must_be_plain_ascii_digits(share_text, outcome):
+    row = f"OTC|A|A Corp|OTCN OTC LINK NQB IDQS|OTCN|{share_text}|1|2025-12-15"
+    parsed = parse(f"{HEADER}\n{row}\n".encode(), max_reject_ratio=1.0)
+    if isinstance(outcome, int):
+        assert parsed.rejects == []
+        assert parsed.frame["share_quantity"].tolist() == [outcome]
+    else:
+        assert len(parsed.rejects) == 1
+        assert outcome in parsed.rejects[0].reason
