@@ -198,19 +198,20 @@ def parse_weekly_file(
     rejects.sort(key=lambda row: row.line_number)
 
     valid = ~rejected
+    kept = (raw if valid.all() else raw.loc[valid]).reset_index(drop=True)
     frame = pd.DataFrame(
         {
             "line_number": line_numbers[valid],
-            "tier_description": raw["tierDescription"][valid],
-            "symbol": raw["issueSymbolIdentifier"][valid],
-            "issue_name": raw["issueName"][valid],
-            "participant_name": raw["marketParticipantName"][valid],
-            "mpid": raw["MPID"][valid],
+            "tier_description": kept["tierDescription"],
+            "symbol": kept["issueSymbolIdentifier"],
+            "issue_name": kept["issueName"],
+            "participant_name": kept["marketParticipantName"],
+            "mpid": kept["MPID"],
             "share_quantity": share_quantity[valid],
             "trade_count": trade_count[valid],
-            "last_update_date": raw["lastUpdateDate"][valid],
+            "last_update_date": kept["lastUpdateDate"],
         }
-    ).reset_index(drop=True)
+    )
     valid_dates = [distinct_dates[code] for code in np.unique(date_codes[valid])]
     return ParsedFile(
         frame=frame,
