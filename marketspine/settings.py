@@ -148,6 +148,19 @@ WORKQUEUE_KICK_ON_ENQUEUE = env_bool("WORKQUEUE_KICK_ON_ENQUEUE", not TESTING)
 WORKQUEUE_PIPELINE_MODULES = env_list("WORKQUEUE_PIPELINE_MODULES", [])
 WORKQUEUE_TASK_TIMEOUT_SECONDS = env_int("WORKQUEUE_TASK_TIMEOUT_SECONDS", 4 * 3600, minimum=60)
 
+# --- FINRA OTC Transparency ---------------------------------------------------------------
+# Weekly files are read from FINRA_DATA_DIR/<week_ending>/<TIER>.psv (see README).
+FINRA_DATA_DIR = Path(env_str("FINRA_DATA_DIR", str(BASE_DIR / "data" / "finra")))
+FINRA_MAX_REJECT_RATIO = env_float("FINRA_MAX_REJECT_RATIO", 0.01, minimum=0)
+# params.file_url may only name hosts listed here (no requests to arbitrary addresses).
+FINRA_ALLOWED_HOSTS = env_list("FINRA_ALLOWED_HOSTS", ["finra.org", "api.finra.org"])
+FINRA_DOWNLOAD_MAX_BYTES = env_int("FINRA_DOWNLOAD_MAX_BYTES", 512 * 1024 * 1024, minimum=1)
+FINRA_DOWNLOAD_TIMEOUT_SECONDS = env_float("FINRA_DOWNLOAD_TIMEOUT_SECONDS", 60.0, minimum=0.1)
+FINRA_API_BASE_URL = env_str("FINRA_API_BASE_URL", "https://api.finra.org")
+FINRA_API_PAGE_SIZE = env_int("FINRA_API_PAGE_SIZE", 5000, minimum=1)
+FINRA_API_MAX_RETRIES = env_int("FINRA_API_MAX_RETRIES", 5, minimum=0)
+FINRA_API_BACKOFF_SECONDS = env_float("FINRA_API_BACKOFF_SECONDS", 2.0, minimum=0)
+
 # --- django-q2: an executor only; core_work_items owns state and retries ---------------------
 WORKQUEUE_BROKER = env_choice("WORKQUEUE_BROKER", "orm", ("orm", "redis"))
 Q_CLUSTER: dict[str, object] = {
