@@ -171,6 +171,8 @@ WEEKLY_SUMMARY_PATH = "/data/group/otcMarket/name/weeklySummary"
 # Filters FINRA accepts on otcMarket/weeklySummary (the fake's subset).
 _FILTER_FIELDS = ("weekStartDate", "tierIdentifier", "summaryTypeCode", "issueSymbolIdentifier")
 MAX_LIMIT = 5000
+#: In a :class:`FakeFinraApi` script: answer this request as FINRA would, from the records.
+ANSWER_NORMALLY = None
 
 
 class FakeFinraApi(FakeServer):
@@ -180,7 +182,8 @@ class FakeFinraApi(FakeServer):
     sets ``Record-Total``, answers 204 with no body when nothing matches and 400 for a request
     it cannot read. It can be scripted to misbehave:
 
-    - ``script``: replies used for the first requests, in order, before normal paging;
+    - ``script``: replies used for the first requests, in order, before normal paging
+      (``ANSWER_NORMALLY`` in the script answers that one request normally);
     - ``always``: a reply for every request (a server that is down for good);
     - ``short_pages``: offset -> number of records to leave out of that page;
     - ``record_totals``: offset -> Record-Total to announce on that page instead of the truth.
@@ -190,7 +193,7 @@ class FakeFinraApi(FakeServer):
         self,
         records: Iterable[dict[str, Any]] = (),
         *,
-        script: Iterable[Reply] = (),
+        script: Iterable[Reply | None] = (),
         always: Reply | None = None,
         short_pages: dict[int, int] | None = None,
         record_totals: dict[int, int] | None = None,
@@ -214,7 +217,9 @@ class FakeFinraApi(FakeServer):
         if self.always is not None:
             return self.always
         if self.script:
-            return self.script.pop(0)
+            scripted = self.script.pop(0)
+            if scripted is not ANSWER_NORMALLY:
+                return scripted
         if request.method != "POST" or request.path != WEEKLY_SUMMARY_PATH:
             return _error(404, f"no dataset at {request.method} {request.path}")
         if not request.headers.get("Content-Type", "").startswith("application/json"):
