@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView
 
 from workqueue.api import views
 
@@ -15,6 +15,6 @@ urlpatterns = [
     path("work/cancel", views.WorkCancelView.as_view(), name="work-cancel"),
     path("manifest", views.ManifestView.as_view(), name="manifest"),
     path("health", views.HealthView.as_view(), name="health"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("schema/", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("docs/", views.DocsView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -9,6 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -16,7 +18,9 @@ from drf_spectacular.utils import (
     PolymorphicProxySerializer,
     extend_schema,
 )
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -495,3 +499,15 @@ class HealthView(APIView):
             )
             return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response(body)
+
+
+class DocsView(SpectacularSwaggerView):
+    """Interactive docs (Swagger UI served from drf-spectacular-sidecar, no CDN). The page
+    loads the schema with the browser's session, so anonymous visitors are sent to log in."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        if not request.user.is_authenticated:
+            return HttpResponseRedirect(f"{reverse('admin:login')}?next={request.path}")
+        return super().get(request, *args, **kwargs)
