@@ -11,7 +11,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -101,6 +103,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, ApiError):
         body = {**exc.extra, **error_body(exc.code, exc.message, exc.fields)}
         return Response(body, status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = f"request body is larger than {limit} bytes; split a bulk enqueue"
+        return Response(error_body("body_too_large", message), status=413)
     if isinstance(exc, EnqueueError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=400)
     if isinstance(exc, WorkItemNotFound):
