@@ -507,6 +507,7 @@ class DocsView(SpectacularSwaggerView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         if not request.user.is_authenticated:
             return HttpResponseRedirect(f"{reverse('admin:login')}?next={request.path}")
