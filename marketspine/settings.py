@@ -92,6 +92,11 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database["CONN_HEALTH_CHECKS"] = True
+    # Server-side binding lets psycopg prepare the statements a process runs again and again
+    # (token lookups, claims, enqueue inserts), so PostgreSQL plans them once per connection.
+    _database.setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
+        "DB_SERVER_SIDE_BINDING", True
+    )
     _database.setdefault("TEST", {})["NAME"] = env_str("TEST_DATABASE_NAME", "test_marketspine")
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
