@@ -8,8 +8,8 @@ Each system gets the same job: N no-op units of work, queued one by one with no 
 processing rate is N divided by the span from the first start to the last finish, read from
 each system's own records (core_executions, django_q_task, procrastinate_events), so worker
 start-up time counts for nobody. (django-q2 records when a task was queued, not when it
-started, so its span runs from the first finish to the last.) Market Spine must also run every item exactly once: the script
-checks one SUCCESS execution per item.
+started, so its span runs from the first finish to the last.) Market Spine must also run
+every item exactly once: the script checks one SUCCESS execution per item.
 
 Needs PostgreSQL at BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432); it creates and
 drops its own databases (marketspine_bench_queue, marketspine_bench_procrastinate).
