@@ -204,6 +204,24 @@ class WorkItem(models.Model):
         self.refresh_from_db(fields=["attempt_count"])
 
 
+class FailedWorkItem(WorkItem):
+    """Admin page of FAILED items only (a proxy: same table)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "failed work item"
+        verbose_name_plural = "failed work items"
+
+
+class RunningWorkItem(WorkItem):
+    """Admin page of RUNNING items with their leases (a proxy: same table)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "running work item"
+        verbose_name_plural = "running work items"
+
+
 class ExecutionOutcome(models.TextChoices):
     RUNNING = "RUNNING", "Running"
     SUCCESS = "SUCCESS", "Success"
