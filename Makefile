@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export DJANGO_SETTINGS_MODULE ?= marketspine.settings
 HOST ?= 127.0.0.1
 PORT ?= 8000
 

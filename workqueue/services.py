@@ -8,6 +8,7 @@ transaction as the change they describe; starting work after a commit goes throu
 from __future__ import annotations
 
 import getpass
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,11 +16,11 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from workqueue.exceptions import EnqueueError, WorkItemNotFound
-from workqueue.fields import canonical_json
+from workqueue.fields import CanonicalJSONField, canonical_json
 from workqueue.models import AuditEvent, AuditSource, ManifestEntry, WorkItem
 from workqueue.registry import registry
 from workqueue.states import ACTIVE_STATES, Event, WorkState
@@ -275,7 +276,7 @@ def _insert_new_items(items: list[WorkItem]) -> dict[tuple, WorkItem]:
     for start in range(0, len(items), 500):
         chunk = items[start : start + 500]
         # Nullable columns that are NULL in every row of the chunk are left to the database,
-        # so a new item sends about half the parameters.
+        # so a new item sends only the columns that carry values.
         fields = [
             f
             for f in meta.concrete_fields
@@ -283,16 +284,25 @@ def _insert_new_items(items: list[WorkItem]) -> dict[tuple, WorkItem]:
             and not (f.null and all(getattr(item, f.attname) is None for item in chunk))
         ]
         columns = ", ".join(quote(f.column) for f in fields)
-        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        if connection.vendor == "postgresql":
+            # One array per column: 12 parameters for 500 rows instead of 6,000, and psycopg
+            # adapts plain Python values in C (JSON columns travel as text, cast per element).
+            source = "SELECT * FROM unnest({})".format(
+                ", ".join(f"%s::{_array_type(f)}" for f in fields)
+            )
+            params = [[_array_value(f, getattr(item, f.attname)) for item in chunk] for f in fields]
+        else:
+            row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            source = "VALUES " + ", ".join([row] * len(chunk))
+            params = [
+                f.get_db_prep_save(f.pre_save(item, add=True), connection)
+                for item in chunk
+                for f in fields
+            ]
         sql = (
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * len(chunk))}"
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) {source}"
             f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote('id')}, {conflict}"
         )
-        params = [
-            f.get_db_prep_save(f.pre_save(item, add=True), connection)
-            for item in chunk
-            for f in fields
-        ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             returned = cursor.fetchall()
@@ -304,6 +314,20 @@ def _insert_new_items(items: list[WorkItem]) -> dict[tuple, WorkItem]:
             item._state.db = connection.alias
             inserted[(domain, pipeline, key_text)] = item
     return inserted
+
+
+def _array_type(field: Any) -> str:
+    db_type = field.db_type(connection)
+    # jsonb arrays travel as text[] of JSON documents and are cast element by element.
+    return "text[]::jsonb[]" if db_type == "jsonb" else f"{db_type}[]"
+
+
+def _array_value(field: Any, value: Any) -> Any:
+    if isinstance(field, CanonicalJSONField):
+        return field.get_prep_value(value)
+    if isinstance(field, models.JSONField):
+        return None if value is None else json.dumps(value, cls=field.encoder)
+    return value
 
 
 # --- retry and cancel -------------------------------------------------------------------------
