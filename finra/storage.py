@@ -24,9 +24,9 @@ from django.db import connection, models
 
 _CHUNK = 8 * 1024 * 1024
 # The fast CSV form uses a quote character no FINRA value contains, so values go unquoted.
-# A value holding it (or a line break) falls back to the csv module with real quoting.
+# A value holding it, the delimiter or a line break falls back to the csv module with real quoting.
 _NO_QUOTE = "\x01"
-_UNSAFE = (_NO_QUOTE, "\n", "\r")
+_UNSAFE = (_NO_QUOTE, "|", "\n", "\r")
 
 
 def insert_columns(model: type[models.Model]) -> list[str]:
