@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 admin.site.site_header = "Market Spine"
@@ -11,4 +11,9 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("workqueue.api.urls")),
 ]
+
+# JSON instead of HTML error pages under /api/; Django's own pages elsewhere.
+handler404 = "workqueue.api.errors.page_not_found"
+handler500 = "workqueue.api.errors.server_error"

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from workqueue.exceptions import EnqueueError, WorkItemNotFound
@@ -162,14 +162,14 @@ def work_items_enqueue(*, requests: Sequence[EnqueueRequest], actor: Actor) -> l
         slot.results.append(index)
 
     results: list[EnqueueResult | None] = [None] * len(requests)
+    now = timezone.now()
     with transaction.atomic():
-        existing = _existing_items(validated.keys())
-        to_create = [v for k, v in validated.items() if k not in existing]
-        created = _create_items(to_create, existing)
+        created = _insert_new_items([_new_item(slot, now) for slot in validated.values()])
+        existing = _existing_items(k for k in validated if k not in created)
         audit: list[AuditEvent] = []
         changed = False
         for identity, slot in validated.items():
-            item = existing.get(identity) or created[identity]
+            item = created.get(identity) or existing[identity]
             if identity in created:
                 status = EnqueueStatus.CREATED
             elif item.state in ACTIVE_STATES:
@@ -259,39 +259,51 @@ def _new_item(slot: _Validated, now: datetime) -> WorkItem:
     return item
 
 
-def _create_items(
-    slots: list[_Validated], existing: dict[tuple, WorkItem]
-) -> dict[tuple, WorkItem]:
-    if not slots:
-        return {}
-    now = timezone.now()
-    items = [_new_item(slot, now) for slot in slots]
-    try:
-        with transaction.atomic():
-            WorkItem.objects.bulk_create(items, batch_size=1000)
-    except IntegrityError:
-        # Someone else inserted one of these partitions since we looked: take theirs.
-        return _create_items_one_by_one(slots, existing, now)
-    return {(i.domain, i.pipeline, i.partition_key_text): i for i in items}
+def _insert_new_items(items: list[WorkItem]) -> dict[tuple, WorkItem]:
+    """Insert the items whose partition is new; return them (with ids) by identity.
 
-
-def _create_items_one_by_one(
-    slots: list[_Validated], existing: dict[tuple, WorkItem], now: datetime
-) -> dict[tuple, WorkItem]:
-    created: dict[tuple, WorkItem] = {}
-    for slot in slots:
-        identity = (slot.request.domain, slot.request.pipeline, slot.key_text)
-        item = _new_item(slot, now)
-        try:
-            with transaction.atomic():
-                item.save(force_insert=True)
-        except IntegrityError:
-            existing[identity] = WorkItem.objects.get(
-                domain=item.domain, pipeline=item.pipeline, partition_key=slot.partition_key
-            )
-        else:
-            created[identity] = item
-    return created
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` per chunk, on PostgreSQL and SQLite
+    alike: a partition that already exists is skipped by the database instead of raising, so
+    there is no read-before-write race and no savepoint. When another transaction is inserting
+    the same partition at the same moment, PostgreSQL waits for it and then skips the row; the
+    caller reads it back as existing.
+    """
+    meta = WorkItem._meta
+    quote = connection.ops.quote_name
+    conflict = ", ".join(quote(name) for name in ("domain", "pipeline", "partition_key"))
+    inserted: dict[tuple, WorkItem] = {}
+    for start in range(0, len(items), 500):
+        chunk = items[start : start + 500]
+        # Nullable columns that are NULL in every row of the chunk are left to the database,
+        # so a new item sends about half the parameters.
+        fields = [
+            f
+            for f in meta.concrete_fields
+            if not f.primary_key
+            and not (f.null and all(getattr(item, f.attname) is None for item in chunk))
+        ]
+        columns = ", ".join(quote(f.column) for f in fields)
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * len(chunk))}"
+            f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote('id')}, {conflict}"
+        )
+        params = [
+            f.get_db_prep_save(f.pre_save(item, add=True), connection)
+            for item in chunk
+            for f in fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            returned = cursor.fetchall()
+        by_identity = {(i.domain, i.pipeline, i.partition_key_text): i for i in chunk}
+        for pk, domain, pipeline, key_text in returned:
+            item = by_identity[(domain, pipeline, key_text)]
+            item.pk = pk
+            item._state.adding = False
+            item._state.db = connection.alias
+            inserted[(domain, pipeline, key_text)] = item
+    return inserted
 
 
 # --- retry and cancel -------------------------------------------------------------------------

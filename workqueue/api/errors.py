@@ -1,0 +1,152 @@
+"""One error shape for every API failure: ``{"error": {"code", "message", "fields"}}``.
+
+Codes are stable for scripts; messages are for people. The DRF exception handler maps DRF's own
+exceptions and the work queue's service exceptions; ``page_not_found`` and ``server_error`` do
+the same for Django's 404/500 pages under ``/api/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from workqueue.exceptions import EnqueueError, IllegalTransition, WorkItemNotFound
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    """An error with a stable code, raised by API views and parsers."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        fields: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail=message, code=code)
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+        self.fields = dict(fields or {})
+        self.extra = dict(extra or {})  # top-level keys beside "error" (manifest's row_count)
+
+
+def error_body(code: str, message: str, fields: Mapping[str, str] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": dict(fields or {})}}
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, str]:
+    """DRF's nested validation errors as ``{"partition_key.tier": "message"}``."""
+    flat: dict[str, str] = {}
+    if isinstance(detail, Mapping):
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else str(key)
+            joined = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            flat.update(flatten_errors(value, joined))
+    elif isinstance(detail, list) and detail and all(isinstance(d, str) for d in detail):
+        flat[prefix or "body"] = " ".join(str(d) for d in detail)
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if value:
+                flat.update(flatten_errors(value, f"{prefix}[{index}]"))
+    else:
+        flat[prefix or "body"] = str(detail)
+    return flat
+
+
+def _summary(fields: Mapping[str, str]) -> str:
+    parts = [f"{name}: {message}" for name, message in list(fields.items())[:5]]
+    more = f" (and {len(fields) - 5} more)" if len(fields) > 5 else ""
+    return "invalid request: " + "; ".join(parts) + more
+
+
+_SIMPLE = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+    exceptions.ParseError: "malformed_json",
+}
+
+
+def _respond(
+    exc: exceptions.APIException, code: str, message: str, fields: Mapping[str, str] | None
+) -> Response:
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+    return Response(error_body(code, message, fields), status=exc.status_code, headers=headers)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF EXCEPTION_HANDLER: every expected failure becomes the one JSON error shape."""
+    if isinstance(exc, ApiError):
+        body = {**exc.extra, **error_body(exc.code, exc.message, exc.fields)}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = f"request body is larger than {limit} bytes; split a bulk enqueue"
+        return Response(error_body("body_too_large", message), status=413)
+    if isinstance(exc, EnqueueError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=400)
+    if isinstance(exc, WorkItemNotFound):
+        return Response(error_body("not_found", str(exc)), status=404)
+    if isinstance(exc, IllegalTransition):
+        return Response(error_body("illegal_transition", str(exc)), status=409)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.exception("database unavailable during an API request")
+        return Response(
+            error_body("database_unavailable", "the database is unreachable; try again later"),
+            status=503,
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.ValidationError):
+        fields = flatten_errors(exc.detail)
+        return _respond(exc, "invalid_request", _summary(fields), fields)
+    if isinstance(exc, exceptions.APIException):
+        code = next((c for cls, c in _SIMPLE.items() if isinstance(exc, cls)), None)
+        if code is None:
+            code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        return _respond(exc, code, str(exc.detail), None)
+    return None  # unexpected: Django's 500 handler (JSON under /api/, see server_error)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        message = f"no API endpoint at {request.path}; see /api/v1/docs/"
+        return JsonResponse(error_body("not_found", message), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        message = "internal error; the server log has the details"
+        return JsonResponse(error_body("server_error", message), status=500)
+    return defaults.server_error(request)

@@ -1,0 +1,536 @@
+"""REST API v1: one view per operation; each parses its input, calls a service or a selector,
+and renders a small output serializer. Errors are raised and rendered by ``errors.py``."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from drf_spectacular.views import SpectacularSwaggerView
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from workqueue import selectors
+from workqueue.api import serializers as s
+from workqueue.api.errors import ApiError, flatten_errors
+from workqueue.api.parsers import parse_json_text
+from workqueue.api.permissions import CanOperateWorkItems, CanViewManifest, CanViewWorkItems
+from workqueue.exceptions import EnqueueError
+from workqueue.models import AuditSource
+from workqueue.services import (
+    Actor,
+    EnqueueRequest,
+    EnqueueStatus,
+    work_item_cancel,
+    work_item_retry,
+    work_items_enqueue,
+    work_items_retry_failed,
+)
+from workqueue.states import WorkState
+
+#: Items per bulk enqueue request; more is refused with 413 too_many_items.
+BULK_MAX_ITEMS = 1000
+
+# Enqueue is the hot path of cron jobs and backfills. Building a serializer's fields costs
+# more than validating or rendering one item, and these two keep no per-request state (no
+# context, no is_valid), so one instance of each serves every request.
+_ENQUEUE_VALIDATOR = s.EnqueueInputSerializer()
+_ENQUEUE_RESULT = s.EnqueueResultOutputSerializer()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def client_address(request: Request) -> str | None:
+    """The client's IP for the audit log: REMOTE_ADDR, or the X-Forwarded-For entry added by
+    the nearest untrusted hop when the request came through a proxy in API_TRUSTED_PROXIES."""
+    address = request.META.get("REMOTE_ADDR")
+    trusted = set(settings.API_TRUSTED_PROXIES)
+    if address in trusted:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            address = hop
+            if hop not in trusted:
+                break
+    try:
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None
+
+
+def api_actor(request: Request) -> Actor:
+    return Actor.for_user(
+        request.user, source=AuditSource.API, client_address=client_address(request)
+    )
+
+
+@functools.cache
+def _field_names(serializer_class: type[serializers.Serializer]) -> frozenset[str]:
+    return frozenset(serializer_class().fields)
+
+
+def parse_input(
+    serializer_class: type[serializers.Serializer],
+    data: Any,
+    *,
+    prefix: str = "",
+    allowed_extra: frozenset[str] = frozenset(),
+    validator: serializers.Serializer | None = None,
+) -> dict[str, Any]:
+    """Validate ``data`` with ``serializer_class``; unknown fields are refused, not ignored, so
+    a misspelt option never passes silently. Pass one ``validator`` instance to validate many
+    objects (a bulk body) without building the serializer's fields again for each."""
+    where = prefix.rstrip(".") or "body"
+    if not isinstance(data, Mapping):
+        raise ApiError(
+            "invalid_request", f"{where} must be a JSON object", fields={where: "not an object"}
+        )
+    known = _field_names(serializer_class) | allowed_extra
+    unknown = sorted(str(name) for name in data if name not in known)
+    if unknown:
+        raise ApiError(
+            "unknown_fields",
+            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}",
+            fields={f"{prefix}{name}": "unknown field" for name in unknown},
+        )
+    validator = validator or serializer_class()
+    try:
+        return dict(validator.run_validation(data))
+    except serializers.ValidationError as exc:
+        detail = exc.detail
+        raise serializers.ValidationError({where: detail} if prefix else detail) from None
+
+
+def parse_query(
+    serializer_class: type[serializers.Serializer],
+    request: Request,
+    *,
+    allowed_extra: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    data = {key: request.query_params.get(key) for key in request.query_params}
+    return parse_input(serializer_class, data, allowed_extra=allowed_extra | {"format"})
+
+
+def parse_states(request: Request) -> list[str]:
+    """``state`` may repeat and hold comma lists, in any case; unknown names are a 400."""
+    asked = [
+        part.strip().upper()
+        for value in request.query_params.getlist("state")
+        for part in value.split(",")
+        if part.strip()
+    ]
+    unknown = [name for name in asked if name not in WorkState.values]
+    if unknown:
+        raise ApiError(
+            "invalid_request",
+            f"unknown state(s) {', '.join(unknown)}; known: {', '.join(WorkState.values)}",
+            fields={"state": "unknown state"},
+        )
+    ordered = [state for state in WorkState.values if state in asked]
+    return ordered or [str(state) for state in selectors.DEFAULT_PENDING_STATES]
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: "Bad input: invalid_request, unknown_fields, malformed_json, unknown_pipeline, "
+        "invalid_partition_key",
+        401: "not_authenticated: no or bad token",
+        403: "permission_denied: the user lacks the permission",
+        404: "not_found",
+        409: "conflict: illegal_transition",
+        413: "body_too_large or too_many_items",
+        415: "unsupported_media_type: send Content-Type: application/json",
+        503: "database_unavailable",
+    }
+    return {
+        code: OpenApiResponse(s.ErrorSerializer, description=descriptions[code]) for code in codes
+    }
+
+
+READ_ERRORS = (400, 401, 403, 503)
+WRITE_ERRORS = (400, 401, 403, 413, 415, 503)
+
+
+# --- work items ------------------------------------------------------------------------------
+
+ENQUEUE_EXAMPLE = {
+    "domain": "finra.otc_transparency",
+    "pipeline": "ingest_week",
+    "partition_key": {"week_ending": "2025-12-19", "tier": "NMS_TIER_1"},
+    "params": {"file_url": "https://finra.org/.../tier1_20251219.csv"},
+    "desired_at": "2025-12-23T10:30:00Z",
+}
+
+
+class WorkEnqueueView(APIView):
+    permission_classes = [CanOperateWorkItems]
+
+    @extend_schema(
+        operation_id="work_enqueue",
+        summary="Enqueue a work item, or many (a JSON list, for backfills)",
+        description=(
+            "Idempotent per (domain, pipeline, partition_key). One object: 201 when created; "
+            "200 with `created: false` when the partition is already queued or running "
+            '(`status: "existing"`) or was finished and re-armed by `reprocess: true` '
+            '(`status: "rearmed"`); 409 `already_finished` when it is finished and `reprocess`'
+            f" was not asked. A list (at most {BULK_MAX_ITEMS} objects) is enqueued in one "
+            "transaction: any invalid element rejects all (400, fields named `[index].field`); "
+            "the answer is the per-item results in order, 201 when every item was created, "
+            'otherwise 200 (finished items are reported with `status: "finished"`).'
+        ),
+        request=PolymorphicProxySerializer(
+            component_name="EnqueueRequestBody",
+            serializers=[
+                s.EnqueueInputSerializer,
+                s.EnqueueInputSerializer(many=True),
+            ],
+            resource_type_field_name=None,
+            many=False,
+        ),
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="EnqueueCreated",
+                serializers=[
+                    s.EnqueueResultOutputSerializer,
+                    s.EnqueueResultOutputSerializer(many=True),
+                ],
+                resource_type_field_name=None,
+                many=False,
+            ),
+            200: PolymorphicProxySerializer(
+                component_name="EnqueueNotCreated",
+                serializers=[
+                    s.EnqueueResultOutputSerializer,
+                    s.EnqueueResultOutputSerializer(many=True),
+                ],
+                resource_type_field_name=None,
+                many=False,
+            ),
+            409: OpenApiResponse(
+                s.AlreadyFinishedSerializer,
+                description="already_finished: pass reprocess: true to run it again",
+            ),
+            **errors(*WRITE_ERRORS),
+        },
+        examples=[OpenApiExample("weekly ingest", value=ENQUEUE_EXAMPLE, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data
+        if isinstance(data, list):
+            return self._bulk(request, data)
+        fields = parse_input(s.EnqueueInputSerializer, data, validator=_ENQUEUE_VALIDATOR)
+        result = work_items_enqueue(requests=[EnqueueRequest(**fields)], actor=api_actor(request))[
+            0
+        ]
+        if result.status is EnqueueStatus.FINISHED:
+            item = result.item
+            raise ApiError(
+                "already_finished",
+                f"work item {item.pk} ({item.domain}/{item.pipeline} {item.partition_key_text}) "
+                f'is already {item.state}; pass "reprocess": true to run it again',
+                status_code=status.HTTP_409_CONFLICT,
+                extra={
+                    "created": False,
+                    "status": result.status.value,
+                    "item": s.WorkItemOutputSerializer(item).data,
+                },
+            )
+        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(_ENQUEUE_RESULT.to_representation(result), status=code)
+
+    def _bulk(self, request: Request, data: list[Any]) -> Response:
+        if not data:
+            raise ApiError("invalid_request", "the list of items to enqueue is empty")
+        if len(data) > BULK_MAX_ITEMS:
+            raise ApiError(
+                "too_many_items",
+                f"a bulk enqueue takes at most {BULK_MAX_ITEMS} items, got {len(data)}; "
+                "split it into several requests",
+                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        parsed, problems, codes = [], {}, set()
+        for index, element in enumerate(data):
+            try:
+                parsed.append(
+                    parse_input(
+                        s.EnqueueInputSerializer,
+                        element,
+                        prefix=f"[{index}].",
+                        validator=_ENQUEUE_VALIDATOR,
+                    )
+                )
+            except ApiError as exc:
+                problems.update(exc.fields)
+                codes.add(exc.code)
+            except serializers.ValidationError as exc:
+                problems.update(flatten_errors(exc.detail))
+                codes.add("invalid_request")
+        if problems:
+            code = codes.pop() if len(codes) == 1 else "invalid_request"
+            bad = sorted({name.split(".")[0] for name in problems})
+            raise ApiError(
+                code,
+                f"{len(bad)} of {len(data)} items are invalid ({', '.join(bad[:10])}); "
+                "nothing was enqueued",
+                fields=problems,
+            )
+        requests = [EnqueueRequest(**fields) for fields in parsed]
+        try:
+            results = work_items_enqueue(requests=requests, actor=api_actor(request))
+        except EnqueueError as exc:
+            if len(requests) > 1:
+                raise
+            # The service names culprits with [index]. only for two or more items.
+            fields = {f"[0].{name}": message for name, message in exc.fields.items()}
+            raise type(exc)(f"[0].{exc.message}", fields=fields) from None
+        all_created = all(result.created for result in results)
+        return Response(
+            s.EnqueueResultOutputSerializer(results, many=True).data,
+            status=status.HTTP_201_CREATED if all_created else status.HTTP_200_OK,
+        )
+
+
+class WorkPendingView(APIView):
+    permission_classes = [CanViewWorkItems]
+
+    @extend_schema(
+        operation_id="work_pending",
+        summary="Work items by state, with exact counts",
+        description=(
+            "The answer has one list per asked-for state, keyed by the lower-case state name "
+            "(`pending`, `running`, `retry_wait`, `complete`, `failed`, `cancelled`), each at "
+            "most `limit` items in claim order (priority desc, desired_at, id), and `counts`: "
+            "the exact number per state. Without `state`: PENDING, RUNNING, RETRY_WAIT, FAILED."
+        ),
+        parameters=[
+            s.PendingQuerySerializer,
+            OpenApiParameter(
+                "state",
+                str,
+                many=True,
+                explode=True,
+                enum=WorkState.values,
+                description="Repeatable or comma-separated, case-insensitive.",
+            ),
+        ],
+        responses={200: s.PendingOutputSerializer, **errors(*READ_ERRORS)},
+    )
+    def get(self, request: Request) -> Response:
+        query = parse_query(s.PendingQuerySerializer, request, allowed_extra=frozenset({"state"}))
+        states = parse_states(request)
+        filters = {"domain": query.get("domain"), "pipeline": query.get("pipeline")}
+        lists = selectors.work_items_by_state(states=states, limit=query["limit"], **filters)
+        counts = selectors.work_item_counts_by_state(states=states, **filters)
+        body: dict[str, Any] = {
+            state.lower(): s.WorkItemOutputSerializer(items, many=True).data
+            for state, items in lists.items()
+        }
+        body["counts"] = {state.lower(): count for state, count in counts.items()}
+        return Response(body)
+
+
+class WorkItemDetailView(APIView):
+    permission_classes = [CanViewWorkItems]
+
+    @extend_schema(
+        operation_id="work_item_detail",
+        summary="One work item with its executions",
+        responses={200: s.WorkItemDetailOutputSerializer, **errors(401, 403, 404, 503)},
+    )
+    def get(self, request: Request, item_id: int) -> Response:
+        if item_id > s.ID_MAX:
+            raise ApiError("not_found", f"work item {item_id} does not exist", status_code=404)
+        item = selectors.work_item_get(item_id=item_id)
+        return Response(s.WorkItemDetailOutputSerializer(item).data)
+
+
+class WorkRetryView(APIView):
+    permission_classes = [CanOperateWorkItems]
+
+    @extend_schema(
+        operation_id="work_retry",
+        summary="Retry one FAILED or CANCELLED item, or every FAILED item of a domain",
+        description=(
+            'Either `{"work_item_id": N}` (409 illegal_transition unless the item is FAILED or '
+            'CANCELLED) or `{"domain": "...", "pipeline": "..."?}` (all FAILED items; may be '
+            "none). Retried items go back to PENDING with attempts reset; history is kept."
+        ),
+        request=s.RetryInputSerializer,
+        responses={200: s.RetryOutputSerializer, **errors(*WRITE_ERRORS, 404, 409)},
+    )
+    def post(self, request: Request) -> Response:
+        fields = parse_input(s.RetryInputSerializer, request.data)
+        actor = api_actor(request)
+        if "work_item_id" in fields:
+            items = [work_item_retry(item_id=fields["work_item_id"], actor=actor)]
+        else:
+            items = work_items_retry_failed(
+                domain=fields["domain"], pipeline=fields.get("pipeline"), actor=actor
+            )
+        ids = [item.pk for item in items]
+        return Response({"retried": ids, "count": len(ids)})
+
+
+class WorkCancelView(APIView):
+    permission_classes = [CanOperateWorkItems]
+
+    @extend_schema(
+        operation_id="work_cancel",
+        summary="Cancel a PENDING or RETRY_WAIT item",
+        description="A RUNNING or finished item is refused with 409 illegal_transition.",
+        request=s.CancelInputSerializer,
+        responses={200: s.WorkItemOutputSerializer, **errors(*WRITE_ERRORS, 404, 409)},
+    )
+    def post(self, request: Request) -> Response:
+        fields = parse_input(s.CancelInputSerializer, request.data)
+        item = work_item_cancel(item_id=fields["work_item_id"], actor=api_actor(request))
+        return Response(s.WorkItemOutputSerializer(item).data)
+
+
+# --- manifest --------------------------------------------------------------------------------
+
+
+class ManifestView(APIView):
+    permission_classes = [CanViewManifest]
+
+    @extend_schema(
+        operation_id="manifest",
+        summary="Which stages a partition has reached",
+        description=(
+            "With `stage`: that stage's entry, or 404 whose body also carries `row_count: 0` "
+            "(so `response.json().get('row_count', 0) > 0` is a readiness check). Without: "
+            "every stage the partition reached, in stage order."
+        ),
+        parameters=[s.ManifestQuerySerializer],
+        responses={
+            (200, "application/json"): PolymorphicProxySerializer(
+                component_name="ManifestResult",
+                serializers=[s.ManifestEntryOutputSerializer, s.ManifestPartitionOutputSerializer],
+                resource_type_field_name=None,
+            ),
+            404: OpenApiResponse(
+                s.ManifestNotFoundSerializer, description="not_found: stage not reached yet"
+            ),
+            **errors(*READ_ERRORS),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = parse_query(s.ManifestQuerySerializer, request)
+        partition_key = parse_json_text(query["partition_key"], name="partition_key")
+        if not isinstance(partition_key, dict):
+            raise ApiError(
+                "invalid_partition_key",
+                "partition_key must be a JSON object",
+                fields={"partition_key": "not an object"},
+            )
+        domain, stage = query["domain"], query.get("stage")
+        entries = selectors.manifest_entries(
+            domain=domain, partition_key=partition_key, stage=stage
+        )
+        if stage is None:
+            body = {
+                "domain": domain,
+                "partition_key": partition_key,
+                "stages": s.ManifestEntryOutputSerializer(entries, many=True).data,
+            }
+            return Response(body)
+        entry = entries.first()
+        if entry is None:
+            raise ApiError(
+                "not_found",
+                f"{domain} partition {query['partition_key']} has not reached stage {stage}",
+                status_code=status.HTTP_404_NOT_FOUND,
+                extra={"row_count": 0},
+            )
+        return Response(s.ManifestEntryOutputSerializer(entry).data)
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+class HealthView(APIView):
+    """Any authenticated user may ask (no permission needed beyond a valid token)."""
+
+    @extend_schema(
+        operation_id="health",
+        summary="Database, workers and queue at a glance",
+        description=(
+            "503 when the database is unreachable, or when items are due but no worker has "
+            "been seen within HEALTH_MAX_WORKER_AGE_SECONDS (default 300). An idle queue with "
+            "no worker is healthy: nothing is waiting for one."
+        ),
+        responses={
+            200: s.HealthOutputSerializer,
+            503: PolymorphicProxySerializer(
+                component_name="HealthUnavailable",
+                serializers=[s.HealthOutputSerializer, s.ErrorSerializer],
+                resource_type_field_name=None,
+            ),
+            **errors(401),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        max_age = settings.HEALTH_MAX_WORKER_AGE_SECONDS
+        body: dict[str, Any] = {
+            "status": "ok",
+            "database": "ok",
+            "newest_worker_seen_at": None,
+            "worker_age_seconds": None,
+            "max_worker_age_seconds": max_age,
+            "due_unclaimed": None,
+            "counts": {},
+            "problems": [],
+        }
+        try:
+            health = selectors.queue_health()
+        except DatabaseError as exc:
+            body.update(status="unhealthy", database="unreachable")
+            body["problems"].append(f"database unreachable: {exc}")
+            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        age = health.worker_age_seconds
+        body.update(
+            newest_worker_seen_at=serializers.DateTimeField().to_representation(
+                health.newest_heartbeat_at
+            ),
+            worker_age_seconds=None if age is None else round(age, 3),
+            due_unclaimed=health.due_unclaimed,
+            counts={state.lower(): n for state, n in health.counts.items()},
+        )
+        if health.due_unclaimed and (age is None or age > max_age):
+            seen = "no worker has ever been seen" if age is None else f"newest {age:.0f}s ago"
+            body["status"] = "unhealthy"
+            body["problems"].append(
+                f"{health.due_unclaimed} item(s) are due but no worker was seen in the last "
+                f"{max_age:.0f}s ({seen})"
+            )
+            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(body)
+
+
+class DocsView(SpectacularSwaggerView):
+    """Interactive docs (Swagger UI served from drf-spectacular-sidecar, no CDN). The page
+    loads the schema with the browser's session, so anonymous visitors are sent to log in."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        if not request.user.is_authenticated:
+            return HttpResponseRedirect(f"{reverse('admin:login')}?next={request.path}")
+        return super().get(request, *args, **kwargs)

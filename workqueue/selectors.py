@@ -1,0 +1,101 @@
+"""Reads over the work queue for the API (and anyone else who needs them): no writes here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
+
+from workqueue.exceptions import WorkItemNotFound
+from workqueue.models import ManifestEntry, WorkerHeartbeat, WorkItem
+from workqueue.states import WorkState
+
+#: What ``GET /work/pending`` shows when no state is asked for: everything needing attention.
+DEFAULT_PENDING_STATES = (
+    WorkState.PENDING,
+    WorkState.RUNNING,
+    WorkState.RETRY_WAIT,
+    WorkState.FAILED,
+)
+
+
+def work_items_filtered(*, domain: str | None = None, pipeline: str | None = None) -> QuerySet:
+    rows = WorkItem.objects.all()
+    if domain:
+        rows = rows.filter(domain=domain)
+    if pipeline:
+        rows = rows.filter(pipeline=pipeline)
+    return rows
+
+
+def work_items_by_state(
+    *,
+    states: Iterable[str],
+    limit: int,
+    domain: str | None = None,
+    pipeline: str | None = None,
+) -> dict[str, list[WorkItem]]:
+    """Up to ``limit`` items per state, in claim order (priority desc, desired_at, id)."""
+    rows = work_items_filtered(domain=domain, pipeline=pipeline)
+    return {
+        state: list(rows.filter(state=state).order_by("-priority", "desired_at", "id")[:limit])
+        for state in states
+    }
+
+
+def work_item_counts_by_state(
+    *, states: Iterable[str] | None = None, domain: str | None = None, pipeline: str | None = None
+) -> dict[str, int]:
+    """Exact item counts per state (zero for a state with no items), in one query."""
+    wanted = list(states) if states is not None else list(WorkState.values)
+    rows = work_items_filtered(domain=domain, pipeline=pipeline).filter(state__in=wanted)
+    found = dict(rows.values_list("state").annotate(n=Count("id")).order_by())
+    return {state: found.get(state, 0) for state in wanted}
+
+
+def work_item_get(*, item_id: int) -> WorkItem:
+    """One item with its executions (oldest attempt first)."""
+    try:
+        return WorkItem.objects.prefetch_related("executions").get(pk=item_id)
+    except WorkItem.DoesNotExist:
+        raise WorkItemNotFound(f"work item {item_id} does not exist") from None
+
+
+def manifest_entries(
+    *, domain: str, partition_key: Mapping[str, Any], stage: str | None = None
+) -> QuerySet:
+    """Manifest rows of one partition in stage order; the key's order does not matter."""
+    rows = ManifestEntry.objects.filter(domain=domain, partition_key=dict(partition_key))
+    if stage is not None:
+        rows = rows.filter(stage=stage)
+    return rows.order_by("stage_rank", "stage")
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    checked_at: datetime
+    newest_heartbeat_at: datetime | None
+    counts: dict[str, int]
+    due_unclaimed: int
+
+    @property
+    def worker_age_seconds(self) -> float | None:
+        if self.newest_heartbeat_at is None:
+            return None
+        return max(0.0, (self.checked_at - self.newest_heartbeat_at).total_seconds())
+
+
+def queue_health(*, now: datetime | None = None) -> QueueHealth:
+    """What a health check needs: the newest worker heartbeat, counts, and due-but-unclaimed."""
+    now = now or timezone.now()
+    newest = WorkerHeartbeat.objects.aggregate(newest=Max("seen_at"))["newest"]
+    return QueueHealth(
+        checked_at=now,
+        newest_heartbeat_at=newest,
+        counts=work_item_counts_by_state(),
+        due_unclaimed=WorkItem.objects.claimable(now).count(),
+    )
