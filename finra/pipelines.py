@@ -38,18 +38,32 @@ CALC_PIPELINES: dict[str, str] = {
 def validate_partition(key: dict[str, Any]) -> dict[str, Any]:
     """Canonical form of a FINRA partition key: ISO Friday, canonical tier (when present).
 
-    ``{"tier": "T1"}`` and ``{"tier": "NMS_TIER_1"}`` become one partition.
+    ``{"tier": "T1"}`` and ``{"tier": "NMS_TIER_1"}`` become one partition. The messages are
+    the API's contract (clients match on them), so they are spelled out here.
     """
     canonical: dict[str, Any] = {}
+    raw_week = key["week_ending"]
     try:
-        canonical["week_ending"] = parse_week_ending(key["week_ending"]).isoformat()
+        canonical["week_ending"] = parse_week_ending(raw_week).isoformat()
     except InvalidWeekEnding as exc:
-        raise InvalidPartitionKey(str(exc), fields={"week_ending": str(exc)}) from None
+        try:
+            day = date.fromisoformat(raw_week) if isinstance(raw_week, str) else None
+        except ValueError:
+            day = None
+        if day is not None and len(raw_week) == 10:
+            raise InvalidPartitionKey(
+                f"week_ending {day.isoformat()} is a {day:%A}; it must be a Friday",
+                fields={"week_ending": "must be a Friday"},
+            ) from None
+        raise InvalidPartitionKey(str(exc), fields={"week_ending": "not an ISO date"}) from None
     if "tier" in key:
         try:
             canonical["tier"] = canonical_tier(key["tier"])
-        except UnknownTierError as exc:
-            raise InvalidPartitionKey(str(exc), fields={"tier": str(exc)}) from None
+        except UnknownTierError:
+            raise InvalidPartitionKey(
+                f"unknown tier {key['tier']!r}; known tiers: {', '.join(TIERS)}",
+                fields={"tier": "unknown tier"},
+            ) from None
     return canonical
 
 
@@ -241,6 +255,9 @@ _register_calc(
     domain=DOMAIN,
     name="compute_tier_split",
     partition_keys=["week_ending"],
+    # The guide's phase 3 sends a tier with every calc: accepted, and the split still covers
+    # the whole week (same capture id, so either key gives the same rows).
+    optional_keys=["tier"],
     validate_partition=validate_partition,
     produces_stage=Stage.TIER_SPLIT,
 )

@@ -178,6 +178,18 @@ def test_hand_computed_week_tier_split_and_hhi(hand_week):
     assert weekly.filter(stage="TIER_SPLIT").get().partition_key == {"week_ending": HAND_WEEK}
 
 
+def test_tier_split_enqueued_with_a_tier_computes_the_whole_week(hand_week):
+    for tier in ("NMS_TIER_1", "NMS_TIER_2", "OTC"):
+        enqueue("ingest_week", {"week_ending": HAND_WEEK, "tier": tier})
+    run_queue()
+    split = enqueue("compute_tier_split", {"week_ending": HAND_WEEK, "tier": "OTC"})
+    run_queue()
+
+    split.refresh_from_db()
+    assert split.state == WorkState.COMPLETE
+    assert latest_view("tier_split", "count(*)") == [(3,)]
+
+
 def test_tier_split_waits_naming_the_tiers_not_yet_normalized(hand_week):
     enqueue("ingest_week", {"week_ending": HAND_WEEK, "tier": "NMS_TIER_1"})
     run_queue()

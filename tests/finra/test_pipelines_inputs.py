@@ -123,7 +123,11 @@ def test_tier_spellings_are_one_partition():
     [
         ({"week_ending": "2025-12-22", "tier": "OTC"}, "week_ending", "is a Monday"),
         ({"week_ending": "12/12/2025", "tier": "OTC"}, "week_ending", "not an ISO date"),
-        ({"week_ending": REAL_WEEK, "tier": "T9"}, "tier", "unknown tier 'T9'; accepted"),
+        (
+            {"week_ending": REAL_WEEK, "tier": "T9"},
+            "tier",
+            "unknown tier 'T9'; known tiers: NMS_TIER_1, NMS_TIER_2, OTC",
+        ),
         ({"week_ending": REAL_WEEK}, "tier", "missing tier"),
     ],
 )
