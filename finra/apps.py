@@ -7,3 +7,7 @@ class FinraConfig(AppConfig):
     name = "finra"
     verbose_name = "FINRA OTC Transparency"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the stages and the six pipelines with the work queue.
+        from finra import pipelines  # noqa: F401

@@ -1,0 +1,13 @@
+from django.db import migrations
+
+from finra.views_sql import create_views, drop_views
+
+# Plain SQL that SQLite and PostgreSQL both accept; see finra/views_sql.py.
+
+
+class Migration(migrations.Migration):
+    dependencies = [("finra", "0001_initial")]
+
+    operations = [
+        migrations.RunSQL(sql=create_views(), reverse_sql=drop_views()),
+    ]

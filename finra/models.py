@@ -1,0 +1,293 @@
+"""FINRA OTC Transparency tables: the capture register and one table per dataset.
+
+Table and column names are part of the contract (ops staff query them by name), so every model
+fixes its ``db_table``. Every dataset row carries the ``capture_id`` and ``captured_at`` of the
+capture it belongs to, plus its business key (``week_ending``, ``tier``). Captures are never
+overwritten by a later day's run: history accumulates, and the ``<table>_latest`` views created
+by the migrations keep only the newest capture per business key (see ``finra.views_sql``).
+
+Derived stages (normalized rows and every calc) are keyed by the *ingest* capture they were
+computed from: the normalized rows of capture ``...:OTC:2025-12-12:20260105`` carry that id and
+its ``captured_at``, whenever normalization ran. The tier split reads three tiers, so it gets
+its own capture id (tier ``ALL``) and records which normalized capture of each tier it used.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Cast
+
+DOMAIN = "finra.otc_transparency"
+ALL_TIERS = "ALL"  # the tier of tier-split captures, which span the three tiers
+
+
+class Stage(models.TextChoices):
+    RAW = "RAW"
+    NORMALIZED = "NORMALIZED"
+    VENUE_VOLUME = "VENUE_VOLUME"
+    VENUE_SHARE = "VENUE_SHARE"
+    HHI = "HHI"
+    TIER_SPLIT = "TIER_SPLIT"
+
+
+STAGES: tuple[str, ...] = tuple(Stage.values)
+
+
+class CaptureStatus(models.TextChoices):
+    COMPLETE = "complete"
+    # An ingest that found content identical to the latest capture: recorded, nothing written.
+    SKIPPED = "skipped"
+
+
+class CaptureQuerySet(models.QuerySet["Capture"]):
+    def complete(self) -> CaptureQuerySet:
+        return self.filter(status=CaptureStatus.COMPLETE)
+
+    def for_partition(self, *, stage: str, week_ending: object, tier: str) -> CaptureQuerySet:
+        """Captures of one stage, week and tier, newest first."""
+        return self.filter(stage=stage, week_ending=week_ending, tier=tier).order_by(
+            "-captured_at", "-capture_id"
+        )
+
+
+class Capture(models.Model):
+    """One capture of one stage: which source content, when, how many rows, by which run.
+
+    ``captured_at`` is when the ingest capture was taken; derived stages repeat their ingest
+    capture's value so that "newest" means the same thing in every dataset. ``computed_at`` is
+    when this stage's rows were written.
+    """
+
+    capture_id = models.CharField(max_length=96)
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    week_ending = models.DateField()
+    tier = models.CharField(max_length=16)
+    status = models.CharField(
+        max_length=16, choices=CaptureStatus.choices, default=CaptureStatus.COMPLETE
+    )
+    source_origin = models.TextField(blank=True, default="")
+    source_sha256 = models.CharField(max_length=64, blank=True, default="")
+    source_last_update_date = models.DateField(null=True, blank=True)
+    captured_at = models.DateTimeField()
+    computed_at = models.DateTimeField()
+    row_count = models.BigIntegerField(default=0)
+    reject_count = models.BigIntegerField(default=0)
+    execution_id = models.BigIntegerField(null=True, blank=True)
+    #: Captures this one was computed from, e.g. {"NORMALIZED": {"OTC": "finra...:20260105"}}.
+    upstream = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+
+    objects = CaptureQuerySet.as_manager()
+
+    class Meta:
+        db_table = "finra_otc_transparency_captures"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["capture_id", "stage"], name="finra_otc_captures_unique_stage"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["stage", "week_ending", "tier", "captured_at"],
+                name="finra_otc_captures_partition",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.capture_id} {self.stage} ({self.status})"
+
+
+class DatasetRow(models.Model):
+    capture_id = models.CharField(max_length=96)
+    captured_at = models.DateTimeField()
+    week_ending = models.DateField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self._meta.db_table} {self.capture_id} #{self.pk}"
+
+
+class TierDatasetRow(DatasetRow):
+    tier = models.CharField(max_length=16)
+
+    class Meta:
+        abstract = True
+
+
+def _capture_index(table: str) -> models.Index:
+    # Replacing a capture deletes by capture_id and the _latest views select by capture_id.
+    return models.Index(fields=["capture_id"], name=f"{table}_capture")
+
+
+def _symbol_index(table: str) -> models.Index:
+    # "One symbol across weeks" reads.
+    return models.Index(fields=["symbol", "week_ending"], name=f"{table}_symbol")
+
+
+class RawRow(TierDatasetRow):
+    """The file's valid rows as parsed, verbatim text, with their physical line number."""
+
+    line_number = models.BigIntegerField()
+    tier_description = models.TextField()
+    symbol = models.TextField()
+    issue_name = models.TextField()
+    participant_name = models.TextField()
+    mpid = models.TextField()
+    share_quantity = models.BigIntegerField()
+    trade_count = models.BigIntegerField()
+    last_update_date = models.DateField()
+
+    class Meta:
+        db_table = "finra_otc_transparency_raw"
+        indexes = [_capture_index("finra_otc_raw")]
+
+
+class RejectRow(TierDatasetRow):
+    """A data line of the file left out of the capture, and why."""
+
+    line_number = models.BigIntegerField()
+    reason = models.TextField()
+    raw_line = models.TextField()
+
+    class Meta:
+        db_table = "finra_otc_transparency_rejects"
+        indexes = [_capture_index("finra_otc_rejects")]
+
+
+class NormalizedRow(TierDatasetRow):
+    """One row per (symbol, venue) of a tier's week: what every calc reads."""
+
+    symbol = models.TextField()
+    issue_name = models.TextField()
+    venue_key = models.TextField()
+    mpid = models.TextField()
+    venue_name = models.TextField()
+    share_quantity = models.BigIntegerField()
+    trade_count = models.BigIntegerField()
+    # Computed by the database so loads send two numbers instead of three (0 for no trades).
+    avg_trade_size = models.GeneratedField(
+        expression=Case(
+            When(trade_count=0, then=Value(0.0)),
+            default=Cast(F("share_quantity"), models.FloatField())
+            / Cast(F("trade_count"), models.FloatField()),
+        ),
+        output_field=models.FloatField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        db_table = "finra_otc_transparency_normalized"
+        indexes = [_capture_index("finra_otc_normalized"), _symbol_index("finra_otc_normalized")]
+
+
+class VenueVolumeRow(TierDatasetRow):
+    venue_key = models.TextField()
+    venue_name = models.TextField()
+    mpid = models.TextField()
+    share_quantity = models.BigIntegerField()
+    trade_count = models.BigIntegerField()
+    symbol_count = models.BigIntegerField()
+
+    class Meta:
+        db_table = "finra_otc_transparency_venue_volume"
+        indexes = [_capture_index("finra_otc_venue_volume")]
+
+
+class VenueShareRow(TierDatasetRow):
+    """A venue's share (0-1) of its tier's weekly share volume; rank 1 is the largest."""
+
+    venue_key = models.TextField()
+    venue_name = models.TextField()
+    mpid = models.TextField()
+    share_quantity = models.BigIntegerField()
+    share = models.FloatField()
+    rank = models.IntegerField()
+
+    class Meta:
+        db_table = "finra_otc_transparency_venue_share"
+        indexes = [_capture_index("finra_otc_venue_share")]
+
+
+class SymbolVenueShareRow(TierDatasetRow):
+    """A venue's share (0-1) of one symbol's weekly volume within the tier."""
+
+    symbol = models.TextField()
+    venue_key = models.TextField()
+    share_quantity = models.BigIntegerField()
+    share = models.FloatField()
+
+    class Meta:
+        db_table = "finra_otc_transparency_symbol_venue_share"
+        indexes = [
+            _capture_index("finra_otc_svs"),
+            _symbol_index("finra_otc_svs"),
+        ]
+
+
+class SymbolHHIRow(TierDatasetRow):
+    """Venue concentration of one symbol (HHI on the 0-1 scale)."""
+
+    symbol = models.TextField()
+    hhi = models.FloatField()
+    venue_count = models.IntegerField()
+    total_volume = models.BigIntegerField()
+
+    class Meta:
+        db_table = "finra_otc_transparency_symbol_hhi"
+        indexes = [_capture_index("finra_otc_symbol_hhi"), _symbol_index("finra_otc_symbol_hhi")]
+
+
+class TierHHIRow(TierDatasetRow):
+    """Venue concentration of the whole tier (HHI on the 0-1 scale)."""
+
+    hhi = models.FloatField()
+    venue_count = models.IntegerField()
+    total_volume = models.BigIntegerField()
+
+    class Meta:
+        db_table = "finra_otc_transparency_tier_hhi"
+        indexes = [_capture_index("finra_otc_tier_hhi")]
+
+
+class TierSplitRow(DatasetRow):
+    """One symbol's weekly volume per tier and each tier's share of it.
+
+    The ``*_capture_id`` columns name the normalized capture of each tier the row was computed
+    from (the latest of each tier when the split ran).
+    """
+
+    symbol = models.TextField()
+    nms_tier_1_volume = models.BigIntegerField()
+    nms_tier_2_volume = models.BigIntegerField()
+    otc_volume = models.BigIntegerField()
+    total_volume = models.BigIntegerField()
+    nms_tier_1_share = models.FloatField()
+    nms_tier_2_share = models.FloatField()
+    otc_share = models.FloatField()
+    nms_tier_1_capture_id = models.CharField(max_length=96)
+    nms_tier_2_capture_id = models.CharField(max_length=96)
+    otc_capture_id = models.CharField(max_length=96)
+
+    class Meta:
+        db_table = "finra_otc_transparency_tier_split"
+        indexes = [
+            _capture_index("finra_otc_tier_split"),
+            _symbol_index("finra_otc_tier_split"),
+        ]
+
+
+# Dataset table -> the stage whose captures it belongs to (drives the _latest views).
+DATASET_STAGES: dict[type[models.Model], str] = {
+    RawRow: Stage.RAW,
+    RejectRow: Stage.RAW,
+    NormalizedRow: Stage.NORMALIZED,
+    VenueVolumeRow: Stage.VENUE_VOLUME,
+    VenueShareRow: Stage.VENUE_SHARE,
+    SymbolVenueShareRow: Stage.VENUE_SHARE,
+    SymbolHHIRow: Stage.HHI,
+    TierHHIRow: Stage.HHI,
+    TierSplitRow: Stage.TIER_SPLIT,
+}

@@ -1,0 +1,222 @@
+"""Writing and reading the rows of one capture: replace-capture writes, COPY on PostgreSQL.
+
+A capture's rows are replaced with DELETE + INSERT inside the caller's transaction, so a re-run
+of the same capture_id never duplicates rows and readers (on either database) only ever see the
+old rows or the new ones, never a mix. Callers open the transaction (``transaction.atomic``)
+around every table of a stage plus its capture and manifest rows: all of it commits or none.
+
+On PostgreSQL rows travel with ``COPY ... FROM STDIN`` (psycopg 3) as pipe-delimited CSV; on
+SQLite with ``executemany``. Reads back into pandas use ``COPY ... TO STDOUT`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import connection, models
+
+_CHUNK = 8 * 1024 * 1024
+# The fast CSV form uses a quote character no FINRA value contains, so values go unquoted.
+# A value holding it, the delimiter or a line break falls back to the csv module with real quoting.
+_NO_QUOTE = "\x01"
+_UNSAFE = (_NO_QUOTE, "|", "\n", "\r")
+
+
+def insert_columns(model: type[models.Model]) -> list[str]:
+    """The columns a load writes: every concrete column but the id and generated ones."""
+    return [
+        field.column
+        for field in model._meta.concrete_fields
+        if not isinstance(field, (models.AutoField, models.GeneratedField))
+    ]
+
+
+def _text_fields(model: type[models.Model]) -> set[str]:
+    return {
+        field.column
+        for field in model._meta.concrete_fields
+        if isinstance(field, (models.CharField, models.TextField))
+    }
+
+
+def delete_capture(model: type[models.Model], capture_id: str) -> int:
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE capture_id = %s", [capture_id])
+        return cursor.rowcount
+
+
+def replace_capture_rows(
+    model: type[models.Model],
+    *,
+    capture_id: str,
+    constants: dict[str, Any],
+    frame: pd.DataFrame,
+) -> int:
+    """Replace the rows of ``capture_id`` in the model's table with ``frame``'s rows.
+
+    ``constants`` holds the values shared by every row (capture_id, captured_at, week_ending,
+    tier); ``frame`` the rest, one column per remaining table column. Must run inside the
+    caller's ``transaction.atomic()``: the delete and the insert commit together.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("replace_capture_rows must run inside transaction.atomic()")
+    columns = insert_columns(model)
+    constants = {**constants, "capture_id": capture_id}
+    per_row = [c for c in columns if c not in constants]
+    missing = [c for c in per_row if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{model._meta.db_table}: frame lacks columns {missing}")
+    delete_capture(model, capture_id)
+    if frame.empty:
+        return 0
+    if connection.vendor == "postgresql":
+        _copy_in(model, constants, frame, per_row)
+    else:
+        _executemany(model, constants, frame, per_row)
+    return len(frame)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _column_text(series: pd.Series) -> list[str]:
+    kind = series.dtype.kind
+    if kind in "iuf":
+        # numpy prints floats in their shortest round-trip form, so they load exactly.
+        return series.to_numpy().astype(str).tolist()
+    if kind == "b":
+        return np.where(series.to_numpy(), "true", "false").tolist()
+    values = series.tolist()
+    if values and not isinstance(values[0], str):
+        return [_as_text(v) for v in values]
+    return values
+
+
+def _copy_in(
+    model: type[models.Model], constants: dict[str, Any], frame: pd.DataFrame, per_row: list[str]
+) -> None:
+    quote = connection.ops.quote_name
+    constant_columns = list(constants)
+    text_columns = [c for c in per_row if c in _text_fields(model)]
+    text_columns += [c for c in constant_columns if c in _text_fields(model)]
+    columns = [_column_text(frame[c]) for c in per_row]
+    constant_text = [_as_text(constants[c]) for c in constant_columns]
+    safe = not any(ch in value for value in constant_text for ch in _UNSAFE) and all(
+        not any(ch in joined for ch in _UNSAFE)
+        for joined in ("".join(columns[i]) for i, c in enumerate(per_row) if c in text_columns)
+    )
+    column_list = ", ".join(quote(c) for c in constant_columns + per_row)
+    options = ["FORMAT csv", "DELIMITER '|'"]
+    options.append("QUOTE E'\\x01'" if safe else "QUOTE '\"'")
+    if text_columns:
+        # In CSV, an empty unquoted field means NULL: our text columns hold '' instead.
+        options.append(f"FORCE_NOT_NULL ({', '.join(quote(c) for c in text_columns)})")
+    statement = (
+        f"COPY {quote(model._meta.db_table)} ({column_list}) FROM STDIN WITH ({', '.join(options)})"
+    )
+    if safe:
+        prefix = "|".join(constant_text)
+        payload = "\n".join(map("|".join, zip(repeat(prefix, len(frame)), *columns, strict=False)))
+        data = (payload + "\n").encode("utf-8")
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter="|", quotechar='"', lineterminator="\n")
+        writer.writerows([*constant_text, *row] for row in zip(*columns, strict=True))
+        data = buffer.getvalue().encode("utf-8")
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for start in range(0, len(data), _CHUNK):
+            copy.write(data[start : start + _CHUNK])
+
+
+def _executemany(
+    model: type[models.Model], constants: dict[str, Any], frame: pd.DataFrame, per_row: list[str]
+) -> None:
+    quote = connection.ops.quote_name
+    constant_columns = list(constants)
+    all_columns = constant_columns + per_row
+    placeholders = ", ".join(["%s"] * len(all_columns))
+    statement = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(c) for c in all_columns)}) VALUES ({placeholders})"
+    )
+    field_by_column = {f.column: f for f in model._meta.concrete_fields}
+    constant_values = [
+        field_by_column[c].get_db_prep_value(constants[c], connection) for c in constant_columns
+    ]
+    columns = [frame[c].tolist() for c in per_row]
+    rows: Iterable[Sequence[Any]] = ((*constant_values, *row) for row in zip(*columns, strict=True))
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, rows)
+
+
+def read_capture_frame(
+    model: type[models.Model],
+    *,
+    capture_id: str,
+    columns: Sequence[str],
+    order_by: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The rows of one capture as a DataFrame (integers as int64, text as str)."""
+    quote = connection.ops.quote_name
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    select = ", ".join(quote(c) for c in columns)
+    order = f" ORDER BY {', '.join(quote(c) for c in order_by)}" if order_by else ""
+    table = quote(model._meta.db_table)
+    dtypes = {c: _pandas_dtype(fields[c]) for c in columns}
+    if connection.vendor == "postgresql":
+        from psycopg import sql
+
+        query = sql.SQL(
+            "COPY (SELECT {} FROM {} WHERE capture_id = {}{}) TO STDOUT WITH (FORMAT csv)"
+        )
+        statement = query.format(
+            sql.SQL(select), sql.SQL(table), sql.Literal(capture_id), sql.SQL(order)
+        )
+        buffer = io.BytesIO()
+        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+            for block in copy:
+                buffer.write(block)
+        buffer.seek(0)
+        if buffer.getbuffer().nbytes == 0:
+            return _empty_frame(columns, dtypes)
+        return pd.read_csv(
+            buffer,
+            header=None,
+            names=list(columns),
+            dtype=dtypes,
+            keep_default_na=False,
+            na_filter=False,
+            engine="c",
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {select} FROM {table} WHERE capture_id = %s{order}", [capture_id])
+        rows = cursor.fetchall()
+    if not rows:
+        return _empty_frame(columns, dtypes)
+    frame = pd.DataFrame.from_records(rows, columns=list(columns))
+    return frame.astype(dtypes)
+
+
+def _pandas_dtype(field: models.Field) -> Any:
+    if isinstance(field, (models.BigIntegerField, models.IntegerField)):
+        return np.int64
+    if isinstance(field, models.FloatField):
+        return np.float64
+    return str
+
+
+def _empty_frame(columns: Sequence[str], dtypes: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes[c]) for c in columns})
