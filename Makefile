@@ -28,7 +28,7 @@ migrate: venv
 
 # Demo data and the main job: runs every queued item to completion before serving.
 demo: migrate
-	DEBUG=1 $(BIN)/python manage.py bootstrap_demo
+	DEBUG=1 HOST=$(HOST) PORT=$(PORT) $(BIN)/python manage.py bootstrap_demo
 
 # Serve the app with a django-q2 cluster beside it; Ctrl-C stops both.
 serve: venv

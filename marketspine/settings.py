@@ -127,7 +127,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django_q": {"level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper()}},
+    "loggers": {"django-q": {"level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper()}},
 }
 
 # --- Work queue -----------------------------------------------------------------------------
@@ -183,6 +183,8 @@ Q_CLUSTER: dict[str, object] = {
     "save_limit": env_int("QCLUSTER_SAVE_LIMIT", 500),
     "poll": env_float("QCLUSTER_POLL_SECONDS", 0.1, minimum=0.01),
     "label": "Task engine (django-q2)",
+    # django-q2 sets its "django-q" logger's level itself from here.
+    "log_level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper(),
 }
 if WORKQUEUE_BROKER == "redis":
     Q_CLUSTER["redis"] = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rest_framework.authtoken.models import Token
 
 from finra.models import DOMAIN, Stage
 from finra.tiers import TIERS
@@ -110,9 +111,15 @@ class Command(BaseCommand):
             if cluster is not None:
                 self._stop_cluster(cluster)
         self.stdout.write(self.style.SUCCESS("every stage of the shipped weeks is COMPLETE"))
+        base = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+        token, _ = Token.objects.get_or_create(
+            user=get_user_model().objects.get(username=DEMO_USERNAME)
+        )
         self.stdout.write(
-            f"admin: http://127.0.0.1:8000/admin/  API: http://127.0.0.1:8000/api/v1/  "
-            f"login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
+            f"admin: {base}/admin/  (login {DEMO_USERNAME} / {DEMO_PASSWORD})\n"
+            f"API:   {base}/api/v1/  docs: {base}/api/v1/docs/\n"
+            f"try:   curl -H 'Authorization: Token {token.key}' "
+            f"'{base}/api/v1/finra/venue-share?tier=OTC&week_ending=2025-12-12'"
         )
 
     def _demo_user(self) -> None:
