@@ -19,6 +19,10 @@ class FinraCSVRenderer(CSVStreamingRenderer):
     format = "csv"
 
 
+#: What ``?format=`` may ask for; the browsable API is reached with a browser's Accept header.
+FORMATS = ("json", "csv")
+
+
 class FormatFirstNegotiation(DefaultContentNegotiation):
     """``?format=`` wins over the Accept header (a desk's spreadsheet tool sends its own
     Accept), and an unknown format is a 400 instead of DRF's 404."""
@@ -27,12 +31,11 @@ class FormatFirstNegotiation(DefaultContentNegotiation):
         format_query = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
         if format_query:
             for renderer in renderers:
-                if renderer.format == format_query:
+                if renderer.format == format_query and format_query in FORMATS:
                     return renderer, renderer.media_type
-            known = ", ".join(sorted({"json", "csv"}))
             raise ApiError(
                 "invalid_request",
-                f"unknown format {format_query!r}; use one of {known}",
+                f"unknown format {format_query!r}; use one of {', '.join(FORMATS)}",
                 fields={"format": "unknown format"},
             )
         return super().select_renderer(request, renderers, format_suffix)

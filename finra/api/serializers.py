@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from finra.api.renderers import FORMATS
 from finra.models import (
     ALL_TIERS,
     STAGES,
@@ -108,7 +109,7 @@ class PageQuerySerializer(serializers.Serializer):
         required=False, min_value=0, max_value=OFFSET_MAX, help_text="Rows to skip (default 0)."
     )
     format = serializers.ChoiceField(
-        choices=["json", "csv"], required=False, help_text="json (default) or csv."
+        choices=list(FORMATS), required=False, help_text="json (default) or csv."
     )
 
 

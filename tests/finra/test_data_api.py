@@ -270,6 +270,7 @@ def test_csv_pages_with_limit_and_refuses_exports_above_the_cap(real_week, desk,
         ({"limit": 5001}, "invalid_request", "limit", "5000"),
         ({"limit": 0}, "invalid_request", "limit", "1"),
         ({"format": "xml"}, "invalid_request", "format", "unknown format 'xml'"),
+        ({"format": "api"}, "invalid_request", "format", "use one of json, csv"),
     ],
 )
 def test_bad_queries_are_400_with_a_code_and_the_culprit(desk, params, code, field, fragment):
