@@ -11,6 +11,7 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/finra/", include("finra.api.urls")),
     path("api/v1/", include("workqueue.api.urls")),
 ]
 

@@ -1,0 +1,102 @@
+"""Reads behind the data API: one dataset's rows across weeks and tiers, at one version.
+
+``finra.selectors.dataset_rows`` answers for one week (and tier); the API also lists many weeks
+at once, so this picks, for every (week_ending, tier) of the dataset's stage, the capture the
+reader asked for with the same rule as ``capture_latest`` and the ``_latest`` views: the complete
+capture with the newest ``captured_at`` (ties to the larger ``capture_id``), optionally among
+those captured at or before ``as_of``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+from finra.models import DATASET_STAGES, Capture
+from finra.selectors import CaptureNotFound
+
+
+def capture_ids_for_reading(
+    *,
+    stage: str,
+    week_ending: date | None = None,
+    tier: str | None = None,
+    as_of: datetime | None = None,
+) -> models.QuerySet:
+    """The capture_id chosen per (week_ending, tier) of ``stage``, as a subquery.
+
+    A NOT EXISTS over the small captures table (as the ``_latest`` views do), so the dataset is
+    then read through its ``capture_id`` index however much history accumulates.
+    """
+    candidates = Capture.objects.complete().filter(stage=stage)
+    if as_of is not None:
+        candidates = candidates.filter(captured_at__lte=as_of)
+    newer = candidates.filter(week_ending=OuterRef("week_ending"), tier=OuterRef("tier")).filter(
+        Q(captured_at__gt=OuterRef("captured_at"))
+        | Q(captured_at=OuterRef("captured_at"), capture_id__gt=OuterRef("capture_id"))
+    )
+    chosen = candidates.filter(~Exists(newer))
+    if week_ending is not None:
+        chosen = chosen.filter(week_ending=week_ending)
+    if tier is not None:
+        chosen = chosen.filter(tier=tier)
+    return chosen.values("capture_id")
+
+
+def dataset_rows_for_reading(
+    model: type[models.Model],
+    *,
+    week_ending: date | None = None,
+    tier: str | None = None,
+    capture_id: str | None = None,
+    as_of: datetime | None = None,
+) -> models.QuerySet:
+    """Rows of ``model`` at the asked-for version, unordered and unfiltered beyond the key.
+
+    Default: the latest capture of every (week_ending, tier); ``as_of``: the newest captured at
+    or before it; ``capture_id``: that capture only. ``week_ending`` and ``tier`` (canonical,
+    or ``None`` for all) narrow the choice. Raises CaptureNotFound when ``capture_id`` names no
+    complete capture of the dataset's stage, so a mistyped id is an error, not an empty answer.
+    """
+    stage = DATASET_STAGES[model]
+    if capture_id is not None:
+        if not Capture.objects.complete().filter(capture_id=capture_id, stage=stage).exists():
+            raise CaptureNotFound(f"no complete {stage} capture {capture_id!r}")
+        rows = model.objects.filter(capture_id=capture_id)
+    else:
+        chosen = capture_ids_for_reading(
+            stage=stage, week_ending=week_ending, tier=tier, as_of=as_of
+        )
+        rows = model.objects.filter(capture_id__in=chosen)
+    if week_ending is not None:
+        rows = rows.filter(week_ending=week_ending)
+    if tier is not None:
+        rows = rows.filter(tier=tier)
+    return rows
+
+
+def captures_for_reading(
+    *,
+    week_ending: date | None = None,
+    tier: str | None = None,
+    stage: str | None = None,
+    capture_id: str | None = None,
+) -> models.QuerySet:
+    """The capture register (history: complete and skipped captures), filtered.
+
+    Raises CaptureNotFound when ``capture_id`` names no capture at all.
+    """
+    captures = Capture.objects.all()
+    if capture_id is not None:
+        captures = captures.filter(capture_id=capture_id)
+        if not captures.exists():
+            raise CaptureNotFound(f"no capture {capture_id!r}")
+    if week_ending is not None:
+        captures = captures.filter(week_ending=week_ending)
+    if tier is not None:
+        captures = captures.filter(tier=tier)
+    if stage is not None:
+        captures = captures.filter(stage=stage)
+    return captures
