@@ -122,9 +122,23 @@ def _capture_index(table: str) -> models.Index:
     return models.Index(fields=["capture_id"], name=f"{table}_capture")
 
 
+class SymbolIndex(models.Index):
+    """An index for "one symbol across weeks" reads: a hash index on PostgreSQL.
+
+    Those reads look a symbol up by equality. A btree on a text column compares keys with the
+    database collation on every insert, which made it the most expensive part of writing a
+    1M-row capture; a hash index only hashes the key. SQLite has no hash indexes and gets a
+    plain one.
+    """
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):  # type: ignore[no-untyped-def]
+        if schema_editor.connection.vendor == "postgresql":
+            using = " USING hash"
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
+
+
 def _symbol_index(table: str) -> models.Index:
-    # "One symbol across weeks" reads.
-    return models.Index(fields=["symbol", "week_ending"], name=f"{table}_symbol")
+    return SymbolIndex(fields=["symbol"], name=f"{table}_sym")
 
 
 class RawRow(TierDatasetRow):

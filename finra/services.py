@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from finra import calcs, storage
+from finra import sql_stages, storage
 from finra.models import (
     ALL_TIERS,
     DOMAIN,
@@ -34,7 +34,6 @@ from finra.models import (
     VenueShareRow,
     VenueVolumeRow,
 )
-from finra.normalize import normalize_frame
 from finra.parsing import FinraFileError, ParsedFile, parse_weekly_file
 from finra.selectors import capture_latest
 from finra.sources import NotPublishedYet, SourceContent, SourceRefused
@@ -259,26 +258,15 @@ def week_normalize(
     """Normalize the latest RAW capture of (week_ending, tier) into the NORMALIZED dataset."""
     tier = canonical_tier(tier)
     raw = _require_capture(Stage.RAW, week_ending, tier, hint="run ingest_week first")
-    frame = storage.read_capture_frame(
-        RawRow,
-        capture_id=raw.capture_id,
-        columns=[
-            "symbol",
-            "issue_name",
-            "participant_name",
-            "mpid",
-            "share_quantity",
-            "trade_count",
-        ],
-    )
-    result = normalize_frame(frame, tier=tier)
     constants = {"captured_at": raw.captured_at, "week_ending": week_ending, "tier": tier}
     now = timezone.now()
-    metrics = {"merged_duplicates": result.merged_duplicates, "raw_rows": len(frame)}
     with transaction.atomic():
-        rows = storage.replace_capture_rows(
-            NormalizedRow, capture_id=raw.capture_id, constants=constants, frame=result.frame
+        sql_stages.prepare_transaction()
+        storage.delete_capture(NormalizedRow, raw.capture_id)
+        rows, raw_rows = sql_stages.normalize_capture(
+            raw_capture_id=raw.capture_id, capture_id=raw.capture_id, constants=constants
         )
+        metrics = {"merged_duplicates": raw_rows - rows, "raw_rows": raw_rows}
         _capture_save(
             capture_id=raw.capture_id,
             stage=Stage.NORMALIZED,
@@ -305,7 +293,7 @@ def week_normalize(
         stage=Stage.NORMALIZED,
         capture_id=raw.capture_id,
         rows_written=rows,
-        message=f"{rows:,} (symbol, venue) rows from {len(frame):,} raw rows",
+        message=f"{rows:,} (symbol, venue) rows from {raw_rows:,} raw rows",
         details=metrics,
     )
 
@@ -313,6 +301,12 @@ def week_normalize(
 # --- calcs over one tier ----------------------------------------------------------------------
 
 CALC_STAGES = (Stage.VENUE_VOLUME, Stage.VENUE_SHARE, Stage.HHI)
+# The tables each calc stage writes.
+CALC_MODELS: dict[str, tuple[type, ...]] = {
+    Stage.VENUE_VOLUME: (VenueVolumeRow,),
+    Stage.VENUE_SHARE: (VenueShareRow, SymbolVenueShareRow),
+    Stage.HHI: (SymbolHHIRow, TierHHIRow),
+}
 
 
 def tiers_with_stage(*, stage: str, week_ending: date) -> list[str]:
@@ -336,26 +330,21 @@ def tier_calc_compute(
     normalized = _require_capture(
         Stage.NORMALIZED, week_ending, tier, hint="normalize_week has not run yet"
     )
-    frame = storage.read_capture_frame(
-        NormalizedRow,
-        capture_id=normalized.capture_id,
-        columns=["symbol", "venue_key", "mpid", "venue_name", "share_quantity", "trade_count"],
-    )
-    outputs = _calc_outputs(stage, frame)
     constants = {"captured_at": normalized.captured_at, "week_ending": week_ending, "tier": tier}
     capture_id = normalized.capture_id
     metrics: dict[str, Any] = {}
     with transaction.atomic():
-        counts = {
-            model._meta.db_table: storage.replace_capture_rows(
-                model, capture_id=capture_id, constants=constants, frame=output
-            )
-            for model, output in outputs.items()
-        }
+        sql_stages.prepare_transaction()
+        for model in CALC_MODELS[stage]:
+            storage.delete_capture(model, capture_id)
+        if stage == Stage.VENUE_VOLUME:
+            counts = sql_stages.venue_volume(capture_id=capture_id, constants=constants)
+        elif stage == Stage.VENUE_SHARE:
+            counts = sql_stages.venue_share(capture_id=capture_id, constants=constants)
+        else:
+            counts, metrics["tier_hhi"] = sql_stages.hhi(capture_id=capture_id, constants=constants)
+        metrics = {"rows": {m._meta.db_table: n for m, n in counts.items()}, **metrics}
         rows = sum(counts.values())
-        metrics["rows"] = counts
-        if stage == Stage.HHI:
-            metrics["tier_hhi"] = float(outputs[TierHHIRow]["hhi"].iloc[0])
         _capture_save(
             capture_id=capture_id,
             stage=stage,
@@ -387,24 +376,6 @@ def tier_calc_compute(
     )
 
 
-def _calc_outputs(stage: str, frame: pd.DataFrame) -> dict[type, pd.DataFrame]:
-    if stage == Stage.VENUE_VOLUME:
-        return {VenueVolumeRow: calcs.venue_volume(frame)}
-    if stage == Stage.VENUE_SHARE:
-        return {
-            VenueShareRow: calcs.venue_share(frame),
-            SymbolVenueShareRow: calcs.symbol_venue_share(frame),
-        }
-    tier_row = pd.DataFrame(
-        {
-            "hhi": [calcs.tier_hhi(frame)],
-            "venue_count": [int(frame["venue_key"].nunique())],
-            "total_volume": [int(frame["share_quantity"].sum())],
-        }
-    )
-    return {SymbolHHIRow: calcs.symbol_hhi(frame), TierHHIRow: tier_row}
-
-
 # --- TIER_SPLIT -------------------------------------------------------------------------------
 
 
@@ -427,14 +398,6 @@ def tier_split_compute(
             f"tier split of week {week_ending.isoformat()} waits for stage NORMALIZED of "
             f"{', '.join(missing)}"
         )
-    frames = {
-        tier: storage.read_capture_frame(
-            NormalizedRow, capture_id=capture.capture_id, columns=["symbol", "share_quantity"]
-        )
-        for tier, capture in latest.items()
-        if capture is not None
-    }
-    split = calcs.tier_split(frames)
     now = now or timezone.now()
     capture_id = capture_id_for(tier=ALL_TIERS, week_ending=week_ending, run_at=now)
     used = {tier: capture.capture_id for tier, capture in latest.items() if capture is not None}
@@ -444,9 +407,9 @@ def tier_split_compute(
         **{f"{tier.lower()}_capture_id": used[tier] for tier in TIERS},
     }
     with transaction.atomic():
-        rows = storage.replace_capture_rows(
-            TierSplitRow, capture_id=capture_id, constants=constants, frame=split
-        )
+        sql_stages.prepare_transaction()
+        storage.delete_capture(TierSplitRow, capture_id)
+        rows = sql_stages.tier_split(capture_id=capture_id, constants=constants, used=used)
         _capture_save(
             capture_id=capture_id,
             stage=Stage.TIER_SPLIT,

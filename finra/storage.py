@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from django.db import connection, models
 
-_CHUNK = 8 * 1024 * 1024
+_ROWS_PER_WRITE = 100_000
 # The fast CSV form uses a quote character no FINRA value contains, so values go unquoted.
 # A value holding it, the delimiter or a line break falls back to the csv module with real quoting.
 _NO_QUOTE = "\x01"
@@ -110,13 +110,13 @@ def _copy_in(
 ) -> None:
     quote = connection.ops.quote_name
     constant_columns = list(constants)
-    text_columns = [c for c in per_row if c in _text_fields(model)]
-    text_columns += [c for c in constant_columns if c in _text_fields(model)]
-    columns = [_column_text(frame[c]) for c in per_row]
+    text_fields = _text_fields(model)
+    text_columns = [c for c in per_row if c in text_fields]
+    text_columns += [c for c in constant_columns if c in text_fields]
     constant_text = [_as_text(constants[c]) for c in constant_columns]
     safe = not any(ch in value for value in constant_text for ch in _UNSAFE) and all(
         not any(ch in joined for ch in _UNSAFE)
-        for joined in ("".join(columns[i]) for i, c in enumerate(per_row) if c in text_columns)
+        for joined in ("".join(map(str, frame[c].tolist())) for c in per_row if c in text_fields)
     )
     column_list = ", ".join(quote(c) for c in constant_columns + per_row)
     options = ["FORMAT csv", "DELIMITER '|'"]
@@ -127,18 +127,20 @@ def _copy_in(
     statement = (
         f"COPY {quote(model._meta.db_table)} ({column_list}) FROM STDIN WITH ({', '.join(options)})"
     )
-    if safe:
-        prefix = "|".join(constant_text)
-        payload = "\n".join(map("|".join, zip(repeat(prefix, len(frame)), *columns, strict=False)))
-        data = (payload + "\n").encode("utf-8")
-    else:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter="|", quotechar='"', lineterminator="\n")
-        writer.writerows([*constant_text, *row] for row in zip(*columns, strict=True))
-        data = buffer.getvalue().encode("utf-8")
+    prefix = "|".join(constant_text)
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for start in range(0, len(data), _CHUNK):
-            copy.write(data[start : start + _CHUNK])
+        # Slices of rows, so the text of a 1M-row frame never exists all at once.
+        for start in range(0, len(frame), _ROWS_PER_WRITE):
+            part = frame.iloc[start : start + _ROWS_PER_WRITE]
+            columns = [_column_text(part[c]) for c in per_row]
+            if safe:
+                lines = zip(repeat(prefix, len(part)), *columns, strict=False)
+                copy.write(("\n".join(map("|".join, lines)) + "\n").encode("utf-8"))
+            else:
+                buffer = io.StringIO()
+                writer = csv.writer(buffer, delimiter="|", quotechar='"', lineterminator="\n")
+                writer.writerows([*constant_text, *row] for row in zip(*columns, strict=True))
+                copy.write(buffer.getvalue().encode("utf-8"))
 
 
 def _executemany(

@@ -1,0 +1,434 @@
+"""Normalization and the calcs as ``INSERT ... SELECT`` inside the database.
+
+A 1M-row week used to travel from the database into pandas and back for every stage; here the
+rows never leave the database. The SQL is portable (PostgreSQL and SQLite both run it, window
+functions included) and reproduces the pandas reference in ``finra.calcs`` and
+``finra.normalize``; the tests compare both on the real file and the hand-computed weeks.
+
+Where the reference applies Python string rules (``normalize.venue_key_for`` and friends), the
+rules still run in Python, once per distinct value that needs them: the database hands over
+the few distinct venues and the symbols and names that are not already in canonical form, and
+gets back small mapping tables to join with.
+
+Every function writes into the caller's transaction (``transaction.atomic``) and returns the
+number of rows written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection, models
+
+from finra.models import (
+    NormalizedRow,
+    RawRow,
+    SymbolHHIRow,
+    SymbolVenueShareRow,
+    TierHHIRow,
+    TierSplitRow,
+    VenueShareRow,
+    VenueVolumeRow,
+)
+from finra.normalize import collapse_whitespace, venue_key_for, venue_name_for
+from finra.tiers import TIERS
+
+# Settings for the stage's transaction only (SET LOCAL). Hash aggregates over a 1M-row week
+# want more than the default 4MB of work_mem. A capture written moments ago has no planner
+# statistics yet (autovacuum analyzes later), so the planner guesses a few thousand rows and
+# picks nested loops and sorts that are quadratic or slow at a million; every statement here
+# reads whole captures, for which hash joins and hash aggregates are the right plan.
+_PG_SETTINGS = {"work_mem": "128MB", "enable_nestloop": "off", "enable_sort": "off"}
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _float() -> str:
+    return "double precision" if _pg() else "REAL"
+
+
+def _binary_order(column: str) -> str:
+    """ORDER BY term comparing text by code point, like Python (and pandas) do."""
+    return f'{column} COLLATE "C"' if _pg() else f"{column} COLLATE BINARY"
+
+
+def _ratio(part: str, total: str) -> str:
+    """part / total as a float, 0.0 when total is 0 (the reference's ``_safe_share``)."""
+    real = _float()
+    return (
+        f"CASE WHEN {total} = 0 THEN 0.0 ELSE CAST({part} AS {real}) / CAST({total} AS {real}) END"
+    )
+
+
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def prepare_transaction() -> None:
+    """Session settings for large aggregates; local to the current transaction."""
+    if _pg():
+        with connection.cursor() as cursor:
+            for name, value in _PG_SETTINGS.items():
+                cursor.execute(f"SET LOCAL {name} = '{value}'")
+
+
+def insert_select(
+    model: type[models.Model],
+    *,
+    constants: dict[str, Any],
+    columns: Sequence[str],
+    select: str,
+    params: Sequence[Any] = (),
+    order_by: str = "",
+) -> int:
+    """``INSERT INTO model (constants..., columns...) SELECT <constants>, q.<columns> FROM
+    (select) q``; constant values travel as parameters, cast to their column's type."""
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    quote = connection.ops.quote_name
+    placeholders = []
+    values = []
+    for column, value in constants.items():
+        field = fields[column]
+        placeholders.append(f"CAST(%s AS {field.db_type(connection)})" if _pg() else "%s")
+        values.append(field.get_db_prep_value(value, connection))
+    target = ", ".join(quote(c) for c in [*constants, *columns])
+    selected = ", ".join([*placeholders, *(f"q.{quote(c)}" for c in columns)])
+    order = f" ORDER BY {order_by}" if order_by else ""
+    statement = f"INSERT INTO {_table(model)} ({target}) SELECT {selected} FROM ({select}) q{order}"
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*values, *params])
+        return cursor.rowcount
+
+
+# --- NORMALIZED -------------------------------------------------------------------------------
+
+
+def _distinct(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _temp_table(name: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        definition = ", ".join(f"{c} TEXT NOT NULL" for c in columns)
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} ({definition})")
+        if rows:
+            placeholders = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {name} VALUES ({placeholders})", list(rows))
+        if _pg():
+            cursor.execute(f"ANALYZE {name}")
+
+
+def _drop_temp_tables(*names: str) -> None:
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _needs_python(column: str, canonical_pattern: str) -> str:
+    """SQL condition: the value may change under the Python rule (PostgreSQL prefilter).
+
+    Values matching ``canonical_pattern`` (plain printable ASCII in canonical form) are left
+    as they are by the rule, so only the others go to Python. SQLite has no regex operator:
+    there every distinct value goes to Python, which is fine at SQLite sizes.
+    """
+    if _pg():
+        return f"{column} !~ '{canonical_pattern}'"
+    return "1 = 1"
+
+
+# Printable ASCII without spaces or lower-case letters: ``strip().upper()`` leaves it alone.
+_CANONICAL_SYMBOL = r"^[!-`{-~]*$"
+# Printable ASCII words separated by single spaces: ``collapse_whitespace`` leaves it alone.
+_CANONICAL_NAME = r"^([!-~]+( [!-~]+)*)?$"
+
+_VENUES = "finra_tmp_venues"
+_SYMBOLS = "finra_tmp_symbols"
+_NAMES = "finra_tmp_issue_names"
+
+
+def normalize_capture(
+    *, raw_capture_id: str, capture_id: str, constants: dict[str, Any]
+) -> tuple[int, int]:
+    """Write the NORMALIZED rows of one RAW capture: one row per (symbol, venue_key).
+
+    Returns (rows written, raw rows read). Rows repeating a (symbol, venue_key) are summed;
+    their text columns come from the first of them in file order, as in the reference.
+    """
+    raw = _table(RawRow)
+    venues = _distinct(
+        f"SELECT DISTINCT mpid, participant_name FROM {raw} WHERE capture_id = %s",
+        [raw_capture_id],
+    )
+    _temp_table(
+        _VENUES,
+        ["mpid", "participant_name", "mpid_n", "venue_key", "venue_name"],
+        [
+            (mpid, name, mpid.strip(), venue_key_for(mpid, name), venue_name_for(mpid, name))
+            for mpid, name in venues
+        ],
+    )
+    symbols = _distinct(
+        f"SELECT DISTINCT symbol FROM {raw} WHERE capture_id = %s"
+        f" AND {_needs_python('symbol', _CANONICAL_SYMBOL)}",
+        [raw_capture_id],
+    )
+    _temp_table(
+        _SYMBOLS,
+        ["value", "canonical"],
+        [(s, s.strip().upper()) for (s,) in symbols if s.strip().upper() != s],
+    )
+    names = _distinct(
+        f"SELECT DISTINCT issue_name FROM {raw} WHERE capture_id = %s"
+        f" AND {_needs_python('issue_name', _CANONICAL_NAME)}",
+        [raw_capture_id],
+    )
+    _temp_table(
+        _NAMES,
+        ["value", "canonical"],
+        [(n, collapse_whitespace(n)) for (n,) in names if collapse_whitespace(n) != n],
+    )
+    # Raw rows with their canonical symbol, issue name and venue columns.
+    mapped = f"""
+        SELECT r.line_number,
+               COALESCE(s.canonical, r.symbol) AS symbol,
+               COALESCE(n.canonical, r.issue_name) AS issue_name,
+               v.venue_key, v.mpid_n AS mpid, v.venue_name,
+               r.share_quantity, r.trade_count
+        FROM {raw} r
+        JOIN {_VENUES} v ON v.mpid = r.mpid AND v.participant_name = r.participant_name
+        LEFT JOIN {_SYMBOLS} s ON s.value = r.symbol
+        LEFT JOIN {_NAMES} n ON n.value = r.issue_name
+        WHERE r.capture_id = %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {raw} WHERE capture_id = %s", [raw_capture_id])
+        raw_rows = cursor.fetchone()[0]
+    columns = [
+        "symbol",
+        "issue_name",
+        "venue_key",
+        "mpid",
+        "venue_name",
+        "share_quantity",
+        "trade_count",
+    ]
+    rows = insert_select(
+        NormalizedRow,
+        constants={**constants, "capture_id": capture_id},
+        columns=columns,
+        select=f"""
+            SELECT symbol, venue_key, MIN(issue_name) AS issue_name, MIN(mpid) AS mpid,
+                   MIN(venue_name) AS venue_name, SUM(share_quantity) AS share_quantity,
+                   SUM(trade_count) AS trade_count
+            FROM ({mapped}) m GROUP BY symbol, venue_key
+        """,
+        params=[raw_capture_id],
+    )
+    if rows < raw_rows:
+        _first_row_text(mapped, raw_capture_id=raw_capture_id, capture_id=capture_id)
+    _drop_temp_tables(_VENUES, _SYMBOLS, _NAMES)
+    return rows, raw_rows
+
+
+def _first_row_text(mapped: str, *, raw_capture_id: str, capture_id: str) -> None:
+    """For merged (symbol, venue_key) groups, take the text columns of the group's first line.
+
+    Only runs when the capture has duplicates, which FINRA should never send.
+    """
+    table = _table(NormalizedRow)
+    first = f"""
+        SELECT m.symbol, m.venue_key, m.issue_name, m.mpid, m.venue_name
+        FROM ({mapped}) m
+        JOIN (
+            SELECT symbol, venue_key, MIN(line_number) AS line_number
+            FROM ({mapped}) g GROUP BY symbol, venue_key HAVING COUNT(*) > 1
+        ) d ON d.symbol = m.symbol AND d.venue_key = m.venue_key
+           AND d.line_number = m.line_number
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(first, [raw_capture_id, raw_capture_id])
+        rows = cursor.fetchall()
+        cursor.executemany(
+            f"UPDATE {table} SET issue_name = %s, mpid = %s, venue_name = %s"
+            " WHERE capture_id = %s AND symbol = %s AND venue_key = %s",
+            [
+                (issue_name, mpid, venue_name, capture_id, symbol, venue_key)
+                for symbol, venue_key, issue_name, mpid, venue_name in rows
+            ],
+        )
+
+
+# --- calcs over one tier ----------------------------------------------------------------------
+
+
+def _venues(capture_param: str = "%s") -> str:
+    """Per venue of a normalized capture: names, volumes and distinct symbols.
+
+    Normalized rows are unique per (symbol, venue_key), so a venue's row count is its number
+    of distinct symbols. Where rows of one venue disagree on its name, the smallest is kept.
+    """
+    return f"""
+        SELECT venue_key, MIN(venue_name) AS venue_name, MIN(mpid) AS mpid,
+               SUM(share_quantity) AS share_quantity, SUM(trade_count) AS trade_count,
+               COUNT(*) AS symbol_count
+        FROM {_table(NormalizedRow)} WHERE capture_id = {capture_param} GROUP BY venue_key
+    """
+
+
+def _venue_shares() -> str:
+    return f"""
+        SELECT venue_key, venue_name, mpid, share_quantity,
+               {_ratio("share_quantity", "SUM(share_quantity) OVER ()")} AS share,
+               ROW_NUMBER() OVER (
+                   ORDER BY share_quantity DESC, {_binary_order("venue_key")}
+               ) AS {connection.ops.quote_name("rank")}
+        FROM ({_venues()}) v
+    """
+
+
+def _largest_first() -> str:
+    return f"q.share_quantity DESC, {_binary_order('q.venue_key')}"
+
+
+def venue_volume(*, capture_id: str, constants: dict[str, Any]) -> dict[type, int]:
+    rows = insert_select(
+        VenueVolumeRow,
+        constants={**constants, "capture_id": capture_id},
+        columns=[
+            "venue_key",
+            "venue_name",
+            "mpid",
+            "share_quantity",
+            "trade_count",
+            "symbol_count",
+        ],
+        select=_venues(),
+        params=[capture_id],
+        order_by=_largest_first(),
+    )
+    return {VenueVolumeRow: rows}
+
+
+def venue_share(*, capture_id: str, constants: dict[str, Any]) -> dict[type, int]:
+    constants = {**constants, "capture_id": capture_id}
+    venues = insert_select(
+        VenueShareRow,
+        constants=constants,
+        columns=["venue_key", "venue_name", "mpid", "share_quantity", "share", "rank"],
+        select=_venue_shares(),
+        params=[capture_id],
+        order_by=f"q.{connection.ops.quote_name('rank')}",
+    )
+    normalized = _table(NormalizedRow)
+    pairs = insert_select(
+        SymbolVenueShareRow,
+        constants=constants,
+        columns=["symbol", "venue_key", "share_quantity", "share"],
+        select=f"""
+            SELECT n.symbol, n.venue_key, n.share_quantity,
+                   {_ratio("n.share_quantity", "t.total")} AS share
+            FROM {normalized} n
+            JOIN (
+                SELECT symbol, SUM(share_quantity) AS total
+                FROM {normalized} WHERE capture_id = %s GROUP BY symbol
+            ) t ON t.symbol = n.symbol
+            WHERE n.capture_id = %s
+        """,
+        params=[capture_id, capture_id],
+    )
+    return {VenueShareRow: venues, SymbolVenueShareRow: pairs}
+
+
+def hhi(*, capture_id: str, constants: dict[str, Any]) -> tuple[dict[type, int], float]:
+    """Symbol HHI and tier HHI; returns the row counts and the tier's HHI."""
+    constants = {**constants, "capture_id": capture_id}
+    real = _float()
+    normalized = _table(NormalizedRow)
+    # sum((v_i / T)^2) written as sum(v_i^2) / T^2: one pass over the week instead of a
+    # join of every row with its symbol's total. The two agree to the last bits of a double.
+    symbols = insert_select(
+        SymbolHHIRow,
+        constants=constants,
+        columns=["symbol", "hhi", "venue_count", "total_volume"],
+        select=f"""
+            SELECT symbol,
+                   {_ratio("squares", "CAST(total_volume AS " + real + ") * total_volume")}
+                       AS hhi,
+                   venue_count, total_volume
+            FROM (
+                SELECT symbol,
+                       SUM(CAST(share_quantity AS {real}) * share_quantity) AS squares,
+                       COUNT(*) AS venue_count, SUM(share_quantity) AS total_volume
+                FROM {normalized} WHERE capture_id = %s GROUP BY symbol
+            ) s
+        """,
+        params=[capture_id],
+    )
+    tier = insert_select(
+        TierHHIRow,
+        constants=constants,
+        columns=["hhi", "venue_count", "total_volume"],
+        select=f"""
+            SELECT COALESCE(SUM(share * share), 0.0) AS hhi, COUNT(*) AS venue_count,
+                   COALESCE(SUM(share_quantity), 0) AS total_volume
+            FROM ({_venue_shares()}) v
+        """,
+        params=[capture_id],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT hhi FROM {_table(TierHHIRow)} WHERE capture_id = %s", [capture_id])
+        tier_hhi = float(cursor.fetchone()[0])
+    return {SymbolHHIRow: symbols, TierHHIRow: tier}, tier_hhi
+
+
+# --- TIER_SPLIT -------------------------------------------------------------------------------
+
+
+def tier_split(*, capture_id: str, constants: dict[str, Any], used: dict[str, str]) -> int:
+    """Per symbol, its volume in each tier (0 where absent) and each tier's share of it.
+
+    ``used`` maps every tier to the normalized capture read for it; a capture id names one
+    tier, so the capture id tells which tier a row belongs to.
+    """
+    volumes = [
+        f"SUM(CASE WHEN capture_id = %s THEN share_quantity ELSE 0 END) AS {t.lower()}_volume"
+        for t in TIERS
+    ]
+    ids = [used[t] for t in TIERS]
+    totals = " + ".join(f"{t.lower()}_volume" for t in TIERS)
+    shares = [
+        f"{_ratio(f'{t.lower()}_volume', 'total_volume')} AS {t.lower()}_share" for t in TIERS
+    ]
+    select = f"""
+        SELECT symbol, {", ".join(f"{t.lower()}_volume" for t in TIERS)}, total_volume,
+               {", ".join(shares)}
+        FROM (
+            SELECT symbol, {", ".join(f"{t.lower()}_volume" for t in TIERS)},
+                   {totals} AS total_volume
+            FROM (
+                SELECT symbol, {", ".join(volumes)}
+                FROM {_table(NormalizedRow)}
+                WHERE capture_id IN ({", ".join(["%s"] * len(ids))})
+                GROUP BY symbol
+            ) v
+        ) t
+    """
+    columns = [
+        "symbol",
+        *(f"{t.lower()}_volume" for t in TIERS),
+        "total_volume",
+        *(f"{t.lower()}_share" for t in TIERS),
+    ]
+    return insert_select(
+        TierSplitRow,
+        constants={**constants, "capture_id": capture_id},
+        columns=columns,
+        select=select,
+        params=[*ids, *ids],
+    )

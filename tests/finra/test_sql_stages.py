@@ -1,0 +1,60 @@
+"""The in-database normalization and calcs agree with the pandas reference (finra.calcs)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from finra import calcs, storage
+from finra.models import (
+    NormalizedRow,
+    SymbolHHIRow,
+    SymbolVenueShareRow,
+    TierHHIRow,
+    VenueShareRow,
+    VenueVolumeRow,
+)
+from finra.normalize import normalize_frame
+from finra.parsing import parse_weekly_file
+from tests.finra.conftest import REAL_FILE, REAL_WEEK, enqueue, run_queue
+
+pytestmark = pytest.mark.django_db
+
+
+def stored(model, columns, key):
+    capture_id = model.objects.values_list("capture_id", flat=True).first()
+    frame = storage.read_capture_frame(model, capture_id=capture_id, columns=columns)
+    return frame.sort_values(key).reset_index(drop=True)
+
+
+def test_sql_stages_match_the_pandas_reference_on_the_real_file(place_file):
+    place_file(REAL_WEEK, "OTC", REAL_FILE)
+    enqueue("ingest_week", {"week_ending": REAL_WEEK, "tier": "OTC"})
+    run_queue()
+    parsed = parse_weekly_file(REAL_FILE.read_bytes(), week_ending=date(2025, 12, 12), tier="OTC")
+    reference = normalize_frame(parsed.frame, tier="OTC").frame
+
+    columns = ["symbol", "issue_name", "venue_key", "mpid", "venue_name", "share_quantity"]
+    pd.testing.assert_frame_equal(
+        stored(NormalizedRow, columns, ["symbol", "venue_key"]),
+        reference[columns].sort_values(["symbol", "venue_key"]).reset_index(drop=True),
+        check_dtype=False,
+    )
+    expected = calcs.venue_volume(reference).sort_values("venue_key").reset_index(drop=True)
+    got = stored(VenueVolumeRow, list(expected.columns), "venue_key")
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+    expected = calcs.venue_share(reference).sort_values("venue_key").reset_index(drop=True)
+    got = stored(VenueShareRow, list(expected.columns), "venue_key")
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-12)
+
+    expected = calcs.symbol_venue_share(reference)
+    got = stored(SymbolVenueShareRow, list(expected.columns), ["symbol", "venue_key"])
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-12)
+
+    expected = calcs.symbol_hhi(reference)
+    got = stored(SymbolHHIRow, list(expected.columns), "symbol")
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-12)
+    assert TierHHIRow.objects.get().hhi == pytest.approx(calcs.tier_hhi(reference), rel=1e-12)
