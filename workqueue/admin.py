@@ -44,38 +44,35 @@ def _actor(request: HttpRequest) -> Actor:
 
 
 def _report(request: HttpRequest, verb: str, done: list[int], refused: list[str]) -> None:
-    modeladmin_message = messages.SUCCESS if done else messages.WARNING
     if done:
         ids = ", ".join(f"#{pk}" for pk in done)
-        messages.add_message(request, modeladmin_message, f"{verb} {len(done)} item(s): {ids}")
+        messages.success(request, f"{verb} {len(done)} item(s): {ids}")
     for reason in refused[:10]:
         messages.error(request, reason)
     if len(refused) > 10:
         messages.error(request, f"... and {len(refused) - 10} more refused")
 
 
-@admin.action(description="Retry selected items (FAILED or CANCELLED)", permissions=["operate"])
-def retry_items(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+def _each(request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> None:
+    """Apply a one-item service to each selected item; refusals become messages."""
     done, refused = [], []
     for pk in queryset.values_list("pk", flat=True):
         try:
-            work_item_retry(item_id=pk, actor=_actor(request))
+            service(item_id=pk, actor=_actor(request))
             done.append(pk)
         except (IllegalTransition, WorkItemNotFound) as exc:
             refused.append(str(exc))
-    _report(request, "Re-armed", done, refused)
+    _report(request, verb, done, refused)
+
+
+@admin.action(description="Retry selected items (FAILED or CANCELLED)", permissions=["operate"])
+def retry_items(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _each(request, queryset, work_item_retry, "Re-armed")
 
 
 @admin.action(description="Cancel selected items (PENDING or RETRY_WAIT)", permissions=["operate"])
 def cancel_items(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    done, refused = [], []
-    for pk in queryset.values_list("pk", flat=True):
-        try:
-            work_item_cancel(item_id=pk, actor=_actor(request))
-            done.append(pk)
-        except (IllegalTransition, WorkItemNotFound) as exc:
-            refused.append(str(exc))
-    _report(request, "Cancelled", done, refused)
+    _each(request, queryset, work_item_cancel, "Cancelled")
 
 
 @admin.action(description="Reprocess selected finished items", permissions=["operate"])
