@@ -166,3 +166,46 @@ def test_a_worker_killed_mid_item_is_recovered_by_the_reaper_and_completed(start
     assert outcomes == [(1, "LEASE_EXPIRED"), (2, "SUCCESS")]
     assert item.attempt_count == 2
     assert item.executions.get(attempt=2).worker != f"{item.executions.get(attempt=1).worker}"
+
+
+def _redis_up() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url("redis://127.0.0.1:6379/15").ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.skipif(not _redis_up(), reason="needs Redis on 127.0.0.1:6379")
+def test_the_redis_broker_carries_the_work_when_selected(start_cluster):
+    import redis
+
+    url = "redis://127.0.0.1:6379/15"
+    redis.Redis.from_url(url).flushdb()
+    broker = {"WORKQUEUE_BROKER": "redis", "REDIS_URL": url}
+    start_cluster(workers=2, **broker)
+    # Enqueue from another process configured for Redis, as a cron job would: the enqueue's
+    # commit wakes a worker through the Redis broker, not the database.
+    env = {
+        **os.environ,
+        **broker,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "marketspine.settings_test",
+        "WORKQUEUE_KICK_ON_ENQUEUE": "true",
+    }
+    for n in range(5):
+        subprocess.run(
+            [sys.executable, "manage.py", "enqueue", "workqueue.diagnostics", "noop",
+             "--partition", f'{{"n": {n}}}'],
+            cwd=ROOT, env=env, check=True, capture_output=True,
+        )  # fmt: skip
+    wait_for(
+        lambda: WorkItem.objects.filter(state=WorkState.COMPLETE).count() == 5,
+        timeout=60,
+        what="5 items to complete through the Redis broker",
+    )
+    from django_q.models import OrmQ
+
+    assert OrmQ.objects.count() == 0  # nothing went through the database broker
+    assert Execution.objects.filter(outcome="SUCCESS").count() == 5
