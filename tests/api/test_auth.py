@@ -74,6 +74,25 @@ def test_a_wrong_token_is_401():
     }
 
 
+def test_a_deactivated_users_token_stops_working(operator, api):
+    assert api.get("/api/v1/work/pending").status_code == 200
+    operator.is_active = False
+    operator.save()
+
+    response = api.get("/api/v1/work/pending")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "User inactive or deleted."
+
+
+def test_a_token_reaches_its_own_user_and_permissions(operator, api, viewer_api):
+    assert api.post("/api/v1/work/cancel", {"work_item_id": 1}, format="json").status_code == 404
+    assert (
+        viewer_api.post("/api/v1/work/cancel", {"work_item_id": 1}, format="json").status_code
+        == 403
+    )
+
+
 @pytest.mark.parametrize("client_fixture", ["viewer_api", "auditor_api"])
 @pytest.mark.parametrize(("url", "body"), WRITES)
 def test_read_only_roles_cannot_write(request, client_fixture, url, body):
