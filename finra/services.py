@@ -8,6 +8,7 @@ never see a capture half-written. Capture semantics are described in ``finra.mod
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -262,10 +263,12 @@ def week_normalize(
     now = timezone.now()
     with transaction.atomic():
         sql_stages.prepare_transaction()
-        storage.delete_capture(NormalizedRow, raw.capture_id)
-        rows, raw_rows = sql_stages.normalize_capture(
-            raw_capture_id=raw.capture_id, capture_id=raw.capture_id, constants=constants
-        )
+        with storage.capture_target(
+            NormalizedRow, capture_id=raw.capture_id, constants=constants
+        ) as target:
+            rows, raw_rows = sql_stages.normalize_capture(
+                raw_capture_id=raw.capture_id, capture_id=raw.capture_id, target=target
+            )
         metrics = {"merged_duplicates": raw_rows - rows, "raw_rows": raw_rows}
         _capture_save(
             capture_id=raw.capture_id,
@@ -335,14 +338,19 @@ def tier_calc_compute(
     metrics: dict[str, Any] = {}
     with transaction.atomic():
         sql_stages.prepare_transaction()
-        for model in CALC_MODELS[stage]:
-            storage.delete_capture(model, capture_id)
-        if stage == Stage.VENUE_VOLUME:
-            counts = sql_stages.venue_volume(capture_id=capture_id, constants=constants)
-        elif stage == Stage.VENUE_SHARE:
-            counts = sql_stages.venue_share(capture_id=capture_id, constants=constants)
-        else:
-            counts, metrics["tier_hhi"] = sql_stages.hhi(capture_id=capture_id, constants=constants)
+        with ExitStack() as stack:
+            targets = {
+                model: stack.enter_context(
+                    storage.capture_target(model, capture_id=capture_id, constants=constants)
+                )
+                for model in CALC_MODELS[stage]
+            }
+            if stage == Stage.VENUE_VOLUME:
+                counts = sql_stages.venue_volume(capture_id=capture_id, targets=targets)
+            elif stage == Stage.VENUE_SHARE:
+                counts = sql_stages.venue_share(capture_id=capture_id, targets=targets)
+            else:
+                counts, metrics["tier_hhi"] = sql_stages.hhi(capture_id=capture_id, targets=targets)
         metrics = {"rows": {m._meta.db_table: n for m, n in counts.items()}, **metrics}
         rows = sum(counts.values())
         _capture_save(
@@ -408,8 +416,10 @@ def tier_split_compute(
     }
     with transaction.atomic():
         sql_stages.prepare_transaction()
-        storage.delete_capture(TierSplitRow, capture_id)
-        rows = sql_stages.tier_split(capture_id=capture_id, constants=constants, used=used)
+        with storage.capture_target(
+            TierSplitRow, capture_id=capture_id, constants=constants
+        ) as target:
+            rows = sql_stages.tier_split(target=target, used=used)
         _capture_save(
             capture_id=capture_id,
             stage=Stage.TIER_SPLIT,
