@@ -160,6 +160,73 @@ def replace_capture_rows(
     return len(frame)
 
 
+def file_lines_streamable(data: bytes, header: Sequence[str]) -> bool:
+    """Whether ``stream_file_lines`` can load ``data``'s data lines as they are (PostgreSQL).
+
+    The header must be exactly ``header`` (the columns in table order), lines must end in LF
+    without a BOM, and no value may hold the character COPY is told to use as quote.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    first = data.find(b"\n")
+    return (
+        first > 0
+        and data[:first] == "|".join(header).encode("ascii")
+        and b"\r" not in data
+        and _NO_QUOTE.encode("ascii") not in data
+    )
+
+
+@contextmanager
+def stream_file_lines(
+    model: type[models.Model],
+    target: CaptureTarget,
+    data: bytes,
+    *,
+    columns: Sequence[str],
+    line_number: str,
+) -> Iterator[None]:
+    """COPY the data lines of a pipe-delimited file into ``target`` while the block runs.
+
+    The bytes go to the server from a worker thread, so PostgreSQL parses them while the block
+    (typically the validating parse of the same file) runs; the block must not use the
+    connection. ``line_number`` gets the physical line number (the header is line 1). If the
+    block raises, the COPY is cancelled and the exception propagates: the caller's
+    transaction rollback then discards whatever was loaded. Text values go in verbatim, empty
+    ones as '' (never NULL), as the frame path stores them.
+    """
+    from psycopg.copy import QueuedLibpqWriter
+
+    if not target.partitioned:
+        raise RuntimeError("stream_file_lines needs a PostgreSQL staging table")
+    quote = connection.ops.quote_name
+    sequence = f"{target.table}_line"
+    start = data.find(b"\n") + 1
+    body = memoryview(data)[start:]
+    text_columns = [c for c in columns if c in _text_fields(model)]
+    statement = (
+        f"COPY {target.table} ({', '.join(quote(c) for c in columns)}) FROM STDIN WITH"
+        " (FORMAT csv, DELIMITER '|', QUOTE E'\\x01', FREEZE,"
+        f" FORCE_NOT_NULL ({', '.join(quote(c) for c in text_columns)}))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SEQUENCE {sequence} START 2 CACHE 10000")
+        cursor.execute(
+            f"ALTER TABLE {target.table} ALTER {quote(line_number)}"
+            f" SET DEFAULT nextval('{sequence}')"
+        )
+        raw_cursor = cursor.cursor
+        with raw_cursor.copy(statement, writer=QueuedLibpqWriter(raw_cursor)) as copy:
+            for offset in range(0, len(body), _STREAM_CHUNK):
+                copy.write(body[offset : offset + _STREAM_CHUNK])
+            yield
+        cursor.execute(f"ALTER TABLE {target.table} ALTER {quote(line_number)} DROP DEFAULT")
+        cursor.execute(f"DROP SEQUENCE {sequence}")
+
+
+_STREAM_CHUNK = 512 * 1024
+
+
 def _as_text(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 from finra import selectors, storage
 from finra.models import Capture, CaptureStatus, NormalizedRow, RawRow, Stage, SymbolHHIRow
+from finra.parsing import parse_weekly_file
 from tests.finra.conftest import REAL_FILE, REAL_WEEK, enqueue, run_queue
 from workqueue.models import Execution, ExecutionOutcome, ManifestEntry, WorkItem
 from workqueue.states import WorkState
@@ -185,3 +186,29 @@ def test_values_with_quotes_commas_and_line_breaks_round_trip(data_dir):
     )
     back["last_update_date"] = back["last_update_date"].astype(str)
     pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+
+
+@pytest.mark.parametrize("bad_line", [False, True])
+def test_stored_raw_rows_are_the_parsed_rows(place_generated, bad_line):
+    """PostgreSQL streams a clean file's lines straight into COPY; with a rejected line it
+    writes the parsed rows instead. Either way the stored rows are the parser's."""
+    path = place_generated(WEEK, "NMS_TIER_1", rows=300)
+    lines = path.read_bytes().split(b"\n")
+    first = lines[1].split(b"|")
+    first[1], first[4] = b"", b""  # an empty symbol and a blank MPID stay empty strings
+    lines[1] = b"|".join(first)
+    if bad_line:
+        lines[5] = b"not|a|row"
+    path.write_bytes(b"\n".join(lines))
+    with time_machine.travel(DAY_1, tick=False):
+        assert ingest().state == WorkState.COMPLETE
+    parsed = parse_weekly_file(path.read_bytes(), week_ending=WEEK, tier="NMS_TIER_1")
+    capture_id = Capture.objects.get(stage=Stage.RAW).capture_id
+    columns = list(parsed.frame.columns)
+    back = storage.read_capture_frame(
+        RawRow, capture_id=capture_id, columns=columns, order_by=["line_number"]
+    )
+    back["last_update_date"] = back["last_update_date"].astype(str)
+    pd.testing.assert_frame_equal(back, parsed.frame, check_dtype=False)
+    assert back.loc[0, "symbol"] == "" and back.loc[0, "mpid"] == ""
+    assert Capture.objects.get(stage=Stage.RAW).reject_count == int(bad_line)
