@@ -24,7 +24,8 @@ Rows keep the ``id`` column (Django's primary key) filled from the table's seque
 PostgreSQL cannot index a primary key on a partitioned table without the partition key, and
 no read looks rows up by id: the column carries no index or constraint there. The
 ``capture_id`` btree indexes of the Django models are not created either (partition pruning
-replaces them); the symbol hash indexes are partitioned indexes on the parents.
+replaces them); the symbol indexes are partitioned btree indexes on the parents, built per
+capture after its load.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from __future__ import annotations
 import hashlib
 
 # Dataset tables partitioned by capture_id on PostgreSQL, with their symbol-index names (the
-# Django ``SymbolIndex`` of the model, hash on PostgreSQL), if any.
+# Django ``SymbolIndex`` of the model: a partitioned btree on the parent), if any.
 PARTITIONED_TABLES: dict[str, str | None] = {
     "finra_otc_transparency_raw": None,
     "finra_otc_transparency_rejects": None,

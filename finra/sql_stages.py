@@ -209,9 +209,6 @@ def normalize_capture(
         LEFT JOIN {_NAMES} n ON n.value = r.issue_name
         WHERE r.capture_id = %s
     """
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {raw} WHERE capture_id = %s", [raw_capture_id])
-        raw_rows = cursor.fetchone()[0]
     columns = [
         "symbol",
         "issue_name",
@@ -221,24 +218,43 @@ def normalize_capture(
         "share_quantity",
         "trade_count",
     ]
-    rows = insert_select(
-        NormalizedRow,
-        target=target,
-        columns=columns,
-        select=f"""
-            SELECT symbol, venue_key, MIN(issue_name) AS issue_name, MIN(mpid) AS mpid,
-                   MIN(venue_name) AS venue_name, SUM(share_quantity) AS share_quantity,
-                   SUM(trade_count) AS trade_count
-            FROM ({mapped}) m GROUP BY symbol, venue_key
-        """,
-        params=[raw_capture_id],
+    # FINRA never repeats a (symbol, venue) in a week: write the rows as they are, in file
+    # order (which keeps them in symbol order for the symbol index), and check. Only if some
+    # repeat are the rows written again, summed per (symbol, venue_key).
+    # Every raw row has exactly one venue row, so this writes one row per raw row.
+    rows = raw_rows = insert_select(
+        NormalizedRow, target=target, columns=columns, select=mapped, params=[raw_capture_id]
     )
-    if rows < raw_rows:
+    if _has_repeats(target.table, capture_id):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {target.table} WHERE capture_id = %s", [capture_id])
+        rows = insert_select(
+            NormalizedRow,
+            target=target,
+            columns=columns,
+            select=f"""
+                SELECT symbol, venue_key, MIN(issue_name) AS issue_name, MIN(mpid) AS mpid,
+                       MIN(venue_name) AS venue_name, SUM(share_quantity) AS share_quantity,
+                       SUM(trade_count) AS trade_count
+                FROM ({mapped}) m GROUP BY symbol, venue_key
+            """,
+            params=[raw_capture_id],
+        )
         _first_row_text(
             mapped, raw_capture_id=raw_capture_id, table=target.table, capture_id=capture_id
         )
     _drop_temp_tables(_VENUES, _SYMBOLS, _NAMES)
     return rows, raw_rows
+
+
+def _has_repeats(table: str, capture_id: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE capture_id = %s"
+            " GROUP BY symbol, venue_key HAVING COUNT(*) > 1 LIMIT 1",
+            [capture_id],
+        )
+        return cursor.fetchone() is not None
 
 
 def _first_row_text(mapped: str, *, raw_capture_id: str, table: str, capture_id: str) -> None:

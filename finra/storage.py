@@ -119,7 +119,8 @@ def capture_target(
     partition = partition_name(table, capture_id)
     with connection.cursor() as cursor:
         if PARTITIONED_TABLES[table]:
-            cursor.execute(f"CREATE INDEX ON {staging} USING hash (symbol)")
+            # Matches the parent's partitioned index, so ATTACH adopts it.
+            cursor.execute(f"CREATE INDEX ON {staging} (symbol)")
         cursor.execute(f"DROP TABLE IF EXISTS {partition}")
         cursor.execute(f"ALTER TABLE {staging} RENAME TO {partition}")
         cursor.execute(

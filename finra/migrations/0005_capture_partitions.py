@@ -62,7 +62,7 @@ def partition(apps, schema_editor):
             )
             cursor.execute(f"ALTER TABLE {table} ALTER id SET DEFAULT nextval('{sequence}')")
             if symbol_index:
-                cursor.execute(f"CREATE INDEX {symbol_index} ON {table} USING hash (symbol)")
+                cursor.execute(f"CREATE INDEX {symbol_index} ON {table} (symbol)")
         for statement in create_views():
             cursor.execute(statement)
 

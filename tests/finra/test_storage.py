@@ -212,3 +212,27 @@ def test_stored_raw_rows_are_the_parsed_rows(place_generated, bad_line):
     pd.testing.assert_frame_equal(back, parsed.frame, check_dtype=False)
     assert back.loc[0, "symbol"] == "" and back.loc[0, "mpid"] == ""
     assert Capture.objects.get(stage=Stage.RAW).reject_count == int(bad_line)
+
+
+def test_repeated_symbol_venue_lines_are_summed_by_the_database(place_generated):
+    """FINRA should never repeat a (symbol, venue) in a week; if it does, normalization sums
+    the repeats and keeps the text of the first line."""
+    path = place_generated(WEEK, "NMS_TIER_1", rows=300)
+    lines = path.read_bytes().rstrip(b"\n").split(b"\n")
+    repeat = lines[3].split(b"|")
+    repeat[2] = b"Another  Name"  # the first line's text wins
+    lines.append(b"|".join(repeat))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with time_machine.travel(DAY_1, tick=False):
+        assert ingest().state == WorkState.COMPLETE
+        enqueue("normalize_week", KEY, reprocess=True)
+        run_queue()
+    capture = Capture.objects.get(stage=Stage.NORMALIZED)
+    assert capture.metrics == {"merged_duplicates": 1, "raw_rows": 301}
+    assert capture.row_count == 300
+    first = lines[3].split(b"|")
+    row = NormalizedRow.objects.get(
+        symbol=first[1].decode().strip().upper(), mpid=first[4].decode()
+    )
+    assert row.share_quantity == 2 * int(first[5])
+    assert row.issue_name == " ".join(first[2].decode().split())
