@@ -249,6 +249,11 @@ def normalize_capture(
 
 def _has_repeats(table: str, capture_id: str) -> bool:
     with connection.cursor() as cursor:
+        if _pg():
+            # Nearly every key is unique, so partial aggregates in parallel workers reduce
+            # nothing and only add a pass: one process is faster (and the rest of the
+            # transaction does not need parallel plans).
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(
             f"SELECT 1 FROM {table} WHERE capture_id = %s"
             " GROUP BY symbol, venue_key HAVING COUNT(*) > 1 LIMIT 1",
