@@ -236,3 +236,36 @@ def test_repeated_symbol_venue_lines_are_summed_by_the_database(place_generated)
     )
     assert row.share_quantity == 2 * int(first[5])
     assert row.issue_name == " ".join(first[2].decode().split())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")
+def test_each_capture_is_one_partition_replaced_in_place(place_generated):
+    from finra.partitions import partition_name
+
+    def partitions(table: str) -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = %s::regclass",
+                [table],
+            )
+            return {name for (name,) in cursor.fetchall()}
+
+    place_generated(WEEK, "NMS_TIER_1", rows=200)
+    with time_machine.travel(DAY_1, tick=False):
+        assert ingest().state == WorkState.COMPLETE
+        first = Capture.objects.get(stage=Stage.RAW).capture_id
+        assert ingest(force=True).state == WorkState.COMPLETE
+    assert partitions("finra_otc_transparency_raw") == {
+        partition_name("finra_otc_transparency_raw", first)
+    }
+    place_generated(WEEK, "NMS_TIER_1", rows=200, revision=1)
+    with time_machine.travel(DAY_2, tick=False):
+        assert ingest().state == WorkState.COMPLETE
+    ids = set(Capture.objects.filter(stage=Stage.RAW).values_list("capture_id", flat=True))
+    assert len(ids) == 2
+    assert partitions("finra_otc_transparency_raw") == {
+        partition_name("finra_otc_transparency_raw", capture_id) for capture_id in ids
+    }
+    assert RawRow.objects.count() == 400
+    assert len(set(RawRow.objects.values_list("id", flat=True))) == 400
