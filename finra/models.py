@@ -118,7 +118,8 @@ class TierDatasetRow(DatasetRow):
 
 
 def _capture_index(table: str) -> models.Index:
-    # Replacing a capture deletes by capture_id and the _latest views select by capture_id.
+    # SQLite: replacing a capture deletes by capture_id and the _latest views select by it.
+    # PostgreSQL does not create it: each capture is a partition of its own (finra.partitions).
     return models.Index(fields=["capture_id"], name=f"{table}_capture")
 
 
