@@ -118,23 +118,21 @@ class TierDatasetRow(DatasetRow):
 
 
 def _capture_index(table: str) -> models.Index:
-    # Replacing a capture deletes by capture_id and the _latest views select by capture_id.
+    # SQLite: replacing a capture deletes by capture_id and the _latest views select by it.
+    # PostgreSQL does not create it: each capture is a partition of its own (finra.partitions).
     return models.Index(fields=["capture_id"], name=f"{table}_capture")
 
 
 class SymbolIndex(models.Index):
-    """An index for "one symbol across weeks" reads: a hash index on PostgreSQL.
+    """An index for "one symbol across weeks" reads (equality lookups of a symbol).
 
-    Those reads look a symbol up by equality. A btree on a text column compares keys with the
-    database collation on every insert, which made it the most expensive part of writing a
-    1M-row capture; a hash index only hashes the key. SQLite has no hash indexes and gets a
-    plain one.
+    On PostgreSQL the dataset tables are partitioned per capture (migration
+    ``0005_capture_partitions``): the index there is a partitioned btree, built on each capture's
+    rows after they are loaded (``finra.storage.capture_target``), never maintained row by
+    row. Captures are loaded in file order, which FINRA sorts by symbol, so the build is a
+    pass over presorted keys. (Migration 0003 created hash indexes on the old tables, when the
+    index was maintained during the load; 0005 replaces them.)
     """
-
-    def create_sql(self, model, schema_editor, using="", **kwargs):  # type: ignore[no-untyped-def]
-        if schema_editor.connection.vendor == "postgresql":
-            using = " USING hash"
-        return super().create_sql(model, schema_editor, using=using, **kwargs)
 
 
 def _symbol_index(table: str) -> models.Index:

@@ -97,6 +97,9 @@ class ParsedFile:
     total_rows: int = 0
     sha256: str = ""
     source_last_update_date: date | None = None
+    #: Every data line became a row, in file order: no blank, malformed or rejected line.
+    #: The file's data lines can then be loaded as they are (see ``finra.storage``).
+    every_line_kept: bool = False
 
 
 def parse_weekly_file(
@@ -220,6 +223,7 @@ def parse_weekly_file(
         total_rows=total_rows,
         sha256=sha256,
         source_last_update_date=max(valid_dates) if valid_dates else None,
+        every_line_kept=not rejects and bool(lines.well_formed.all()),
     )
 
 

@@ -8,6 +8,7 @@ never see a capture half-written. Capture semantics are described in ``finra.mod
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -34,7 +35,13 @@ from finra.models import (
     VenueShareRow,
     VenueVolumeRow,
 )
-from finra.parsing import FinraFileError, ParsedFile, parse_weekly_file
+from finra.parsing import (
+    FRAME_COLUMNS,
+    HEADER_COLUMNS,
+    FinraFileError,
+    ParsedFile,
+    parse_weekly_file,
+)
 from finra.selectors import capture_latest
 from finra.sources import NotPublishedYet, SourceContent, SourceRefused
 from finra.tiers import TIERS, UnknownTierError, canonical_tier
@@ -127,20 +134,50 @@ def week_ingest(
     same day) replaces that capture's rows.
     """
     tier = canonical_tier(tier)
-    try:
-        parsed = parse_weekly_file(
-            content.data,
-            week_ending=week_ending,
-            tier=tier,
-            max_reject_ratio=settings.FINRA_MAX_REJECT_RATIO,
-        )
-    except FinraFileError as exc:
-        raise NonRetryableError(f"{content.origin}: {exc}") from None
-
     now = now or timezone.now()
     capture_id = capture_id_for(tier=tier, week_ending=week_ending, run_at=now)
-    latest = capture_latest(stage=Stage.RAW, week_ending=week_ending, tier=tier)
-    if latest is not None and latest.source_sha256 == parsed.sha256 and not force:
+    constants = {"captured_at": now, "week_ending": week_ending, "tier": tier}
+    if storage.file_lines_streamable(content.data, HEADER_COLUMNS):
+        # PostgreSQL loads the file's lines while Python validates them; the load is kept only
+        # if every line became a row and the content is new, else it is rolled back and the
+        # parsed rows are written the ordinary way (or the run is skipped).
+        parsed = None
+        try:
+            with transaction.atomic():
+                with storage.capture_target(
+                    RawRow, capture_id=capture_id, constants=constants
+                ) as target:
+                    with storage.stream_file_lines(
+                        RawRow,
+                        target,
+                        content.data,
+                        columns=list(FRAME_COLUMNS.values()),
+                        line_number="line_number",
+                    ):
+                        parsed = _parse(content, week_ending=week_ending, tier=tier)
+                        if not parsed.every_line_kept:
+                            raise _NotStreamed
+                    if _unchanged(parsed, week_ending=week_ending, tier=tier, force=force):
+                        raise _NotStreamed
+                return _raw_capture_record(
+                    content=content,
+                    parsed=parsed,
+                    capture_id=capture_id,
+                    week_ending=week_ending,
+                    tier=tier,
+                    now=now,
+                    rows=parsed.row_count,
+                    constants=constants,
+                    execution_id=execution_id,
+                )
+        except _NotStreamed:
+            pass
+    else:
+        parsed = _parse(content, week_ending=week_ending, tier=tier)
+    assert parsed is not None
+
+    latest = _unchanged(parsed, week_ending=week_ending, tier=tier, force=force)
+    if latest is not None:
         return _record_skip(
             latest=latest,
             capture_id=capture_id,
@@ -149,8 +186,61 @@ def week_ingest(
             now=now,
             execution_id=execution_id,
         )
+    with transaction.atomic():
+        rows = storage.replace_capture_rows(
+            RawRow, capture_id=capture_id, constants=constants, frame=parsed.frame
+        )
+        return _raw_capture_record(
+            content=content,
+            parsed=parsed,
+            capture_id=capture_id,
+            week_ending=week_ending,
+            tier=tier,
+            now=now,
+            rows=rows,
+            constants=constants,
+            execution_id=execution_id,
+        )
 
-    constants = {"captured_at": now, "week_ending": week_ending, "tier": tier}
+
+class _NotStreamed(Exception):
+    """The streamed load cannot be kept (rejected lines, or content already captured)."""
+
+
+def _parse(content: SourceContent, *, week_ending: date, tier: str) -> ParsedFile:
+    try:
+        return parse_weekly_file(
+            content.data,
+            week_ending=week_ending,
+            tier=tier,
+            max_reject_ratio=settings.FINRA_MAX_REJECT_RATIO,
+        )
+    except FinraFileError as exc:
+        raise NonRetryableError(f"{content.origin}: {exc}") from None
+
+
+def _unchanged(parsed: ParsedFile, *, week_ending: date, tier: str, force: bool) -> Capture | None:
+    """The latest RAW capture if it holds the same content and the run is not forced."""
+    latest = capture_latest(stage=Stage.RAW, week_ending=week_ending, tier=tier)
+    if latest is not None and latest.source_sha256 == parsed.sha256 and not force:
+        return latest
+    return None
+
+
+def _raw_capture_record(
+    *,
+    content: SourceContent,
+    parsed: ParsedFile,
+    capture_id: str,
+    week_ending: date,
+    tier: str,
+    now: datetime,
+    rows: int,
+    constants: dict[str, Any],
+    execution_id: int | None,
+) -> StageOutcome:
+    """Write the rejects, the capture row and the manifest row of a RAW capture whose rows
+    were just written, in the caller's transaction."""
     rejects = pd.DataFrame(
         {
             "line_number": [r.line_number for r in parsed.rejects],
@@ -165,37 +255,33 @@ def week_ingest(
         "source_sha256": parsed.sha256,
         "source_last_update_date": _iso(parsed.source_last_update_date),
     }
-    with transaction.atomic():
-        rows = storage.replace_capture_rows(
-            RawRow, capture_id=capture_id, constants=constants, frame=parsed.frame
-        )
-        storage.replace_capture_rows(
-            RejectRow, capture_id=capture_id, constants=constants, frame=rejects
-        )
-        _capture_save(
-            capture_id=capture_id,
-            stage=Stage.RAW,
-            week_ending=week_ending,
-            tier=tier,
-            captured_at=now,
-            computed_at=now,
-            row_count=rows,
-            reject_count=len(parsed.rejects),
-            execution_id=execution_id,
-            source_origin=content.origin,
-            source_sha256=parsed.sha256,
-            source_last_update_date=parsed.source_last_update_date,
-            metrics={"total_rows": parsed.total_rows},
-        )
-        manifest_record(
-            domain=DOMAIN,
-            partition_key=tier_partition_key(week_ending, tier),
-            stage=Stage.RAW,
-            row_count=rows,
-            capture_id=capture_id,
-            execution_id=execution_id,
-            metrics=metrics,
-        )
+    storage.replace_capture_rows(
+        RejectRow, capture_id=capture_id, constants=constants, frame=rejects
+    )
+    _capture_save(
+        capture_id=capture_id,
+        stage=Stage.RAW,
+        week_ending=week_ending,
+        tier=tier,
+        captured_at=now,
+        computed_at=now,
+        row_count=rows,
+        reject_count=len(parsed.rejects),
+        execution_id=execution_id,
+        source_origin=content.origin,
+        source_sha256=parsed.sha256,
+        source_last_update_date=parsed.source_last_update_date,
+        metrics={"total_rows": parsed.total_rows},
+    )
+    manifest_record(
+        domain=DOMAIN,
+        partition_key=tier_partition_key(week_ending, tier),
+        stage=Stage.RAW,
+        row_count=rows,
+        capture_id=capture_id,
+        execution_id=execution_id,
+        metrics=metrics,
+    )
     return StageOutcome(
         stage=Stage.RAW,
         capture_id=capture_id,
@@ -262,10 +348,12 @@ def week_normalize(
     now = timezone.now()
     with transaction.atomic():
         sql_stages.prepare_transaction()
-        storage.delete_capture(NormalizedRow, raw.capture_id)
-        rows, raw_rows = sql_stages.normalize_capture(
-            raw_capture_id=raw.capture_id, capture_id=raw.capture_id, constants=constants
-        )
+        with storage.capture_target(
+            NormalizedRow, capture_id=raw.capture_id, constants=constants
+        ) as target:
+            rows, raw_rows = sql_stages.normalize_capture(
+                raw_capture_id=raw.capture_id, capture_id=raw.capture_id, target=target
+            )
         metrics = {"merged_duplicates": raw_rows - rows, "raw_rows": raw_rows}
         _capture_save(
             capture_id=raw.capture_id,
@@ -335,14 +423,19 @@ def tier_calc_compute(
     metrics: dict[str, Any] = {}
     with transaction.atomic():
         sql_stages.prepare_transaction()
-        for model in CALC_MODELS[stage]:
-            storage.delete_capture(model, capture_id)
-        if stage == Stage.VENUE_VOLUME:
-            counts = sql_stages.venue_volume(capture_id=capture_id, constants=constants)
-        elif stage == Stage.VENUE_SHARE:
-            counts = sql_stages.venue_share(capture_id=capture_id, constants=constants)
-        else:
-            counts, metrics["tier_hhi"] = sql_stages.hhi(capture_id=capture_id, constants=constants)
+        with ExitStack() as stack:
+            targets = {
+                model: stack.enter_context(
+                    storage.capture_target(model, capture_id=capture_id, constants=constants)
+                )
+                for model in CALC_MODELS[stage]
+            }
+            if stage == Stage.VENUE_VOLUME:
+                counts = sql_stages.venue_volume(capture_id=capture_id, targets=targets)
+            elif stage == Stage.VENUE_SHARE:
+                counts = sql_stages.venue_share(capture_id=capture_id, targets=targets)
+            else:
+                counts, metrics["tier_hhi"] = sql_stages.hhi(capture_id=capture_id, targets=targets)
         metrics = {"rows": {m._meta.db_table: n for m, n in counts.items()}, **metrics}
         rows = sum(counts.values())
         _capture_save(
@@ -408,8 +501,10 @@ def tier_split_compute(
     }
     with transaction.atomic():
         sql_stages.prepare_transaction()
-        storage.delete_capture(TierSplitRow, capture_id)
-        rows = sql_stages.tier_split(capture_id=capture_id, constants=constants, used=used)
+        with storage.capture_target(
+            TierSplitRow, capture_id=capture_id, constants=constants
+        ) as target:
+            rows = sql_stages.tier_split(target=target, used=used)
         _capture_save(
             capture_id=capture_id,
             stage=Stage.TIER_SPLIT,

@@ -32,6 +32,7 @@ from finra.models import (
     VenueVolumeRow,
 )
 from finra.normalize import collapse_whitespace, venue_key_for, venue_name_for
+from finra.storage import CaptureTarget
 from finra.tiers import TIERS
 
 # Settings for the stage's transaction only (SET LOCAL). Hash aggregates over a 1M-row week
@@ -78,26 +79,28 @@ def prepare_transaction() -> None:
 def insert_select(
     model: type[models.Model],
     *,
-    constants: dict[str, Any],
+    target: CaptureTarget,
     columns: Sequence[str],
     select: str,
     params: Sequence[Any] = (),
     order_by: str = "",
 ) -> int:
-    """``INSERT INTO model (constants..., columns...) SELECT <constants>, q.<columns> FROM
-    (select) q``; constant values travel as parameters, cast to their column's type."""
+    """``INSERT INTO target (constants..., columns...) SELECT <constants>, q.<columns> FROM
+    (select) q``; constant values (if the target still needs them, see ``CaptureTarget``)
+    travel as parameters, cast to their column's type."""
     fields = {f.column: f for f in model._meta.concrete_fields}
     quote = connection.ops.quote_name
+    constants = target.constants
     placeholders = []
     values = []
     for column, value in constants.items():
         field = fields[column]
         placeholders.append(f"CAST(%s AS {field.db_type(connection)})" if _pg() else "%s")
         values.append(field.get_db_prep_value(value, connection))
-    target = ", ".join(quote(c) for c in [*constants, *columns])
+    into = ", ".join(quote(c) for c in [*constants, *columns])
     selected = ", ".join([*placeholders, *(f"q.{quote(c)}" for c in columns)])
     order = f" ORDER BY {order_by}" if order_by else ""
-    statement = f"INSERT INTO {_table(model)} ({target}) SELECT {selected} FROM ({select}) q{order}"
+    statement = f"INSERT INTO {target.table} ({into}) SELECT {selected} FROM ({select}) q{order}"
     with connection.cursor() as cursor:
         cursor.execute(statement, [*values, *params])
         return cursor.rowcount
@@ -153,7 +156,7 @@ _NAMES = "finra_tmp_issue_names"
 
 
 def normalize_capture(
-    *, raw_capture_id: str, capture_id: str, constants: dict[str, Any]
+    *, raw_capture_id: str, capture_id: str, target: CaptureTarget
 ) -> tuple[int, int]:
     """Write the NORMALIZED rows of one RAW capture: one row per (symbol, venue_key).
 
@@ -206,9 +209,6 @@ def normalize_capture(
         LEFT JOIN {_NAMES} n ON n.value = r.issue_name
         WHERE r.capture_id = %s
     """
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {raw} WHERE capture_id = %s", [raw_capture_id])
-        raw_rows = cursor.fetchone()[0]
     columns = [
         "symbol",
         "issue_name",
@@ -218,30 +218,55 @@ def normalize_capture(
         "share_quantity",
         "trade_count",
     ]
-    rows = insert_select(
-        NormalizedRow,
-        constants={**constants, "capture_id": capture_id},
-        columns=columns,
-        select=f"""
-            SELECT symbol, venue_key, MIN(issue_name) AS issue_name, MIN(mpid) AS mpid,
-                   MIN(venue_name) AS venue_name, SUM(share_quantity) AS share_quantity,
-                   SUM(trade_count) AS trade_count
-            FROM ({mapped}) m GROUP BY symbol, venue_key
-        """,
-        params=[raw_capture_id],
+    # FINRA never repeats a (symbol, venue) in a week: write the rows as they are, in file
+    # order (which keeps them in symbol order for the symbol index), and check. Only if some
+    # repeat are the rows written again, summed per (symbol, venue_key).
+    # Every raw row has exactly one venue row, so this writes one row per raw row.
+    rows = raw_rows = insert_select(
+        NormalizedRow, target=target, columns=columns, select=mapped, params=[raw_capture_id]
     )
-    if rows < raw_rows:
-        _first_row_text(mapped, raw_capture_id=raw_capture_id, capture_id=capture_id)
+    if _has_repeats(target.table, capture_id):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {target.table} WHERE capture_id = %s", [capture_id])
+        rows = insert_select(
+            NormalizedRow,
+            target=target,
+            columns=columns,
+            select=f"""
+                SELECT symbol, venue_key, MIN(issue_name) AS issue_name, MIN(mpid) AS mpid,
+                       MIN(venue_name) AS venue_name, SUM(share_quantity) AS share_quantity,
+                       SUM(trade_count) AS trade_count
+                FROM ({mapped}) m GROUP BY symbol, venue_key
+            """,
+            params=[raw_capture_id],
+        )
+        _first_row_text(
+            mapped, raw_capture_id=raw_capture_id, table=target.table, capture_id=capture_id
+        )
     _drop_temp_tables(_VENUES, _SYMBOLS, _NAMES)
     return rows, raw_rows
 
 
-def _first_row_text(mapped: str, *, raw_capture_id: str, capture_id: str) -> None:
+def _has_repeats(table: str, capture_id: str) -> bool:
+    with connection.cursor() as cursor:
+        if _pg():
+            # Nearly every key is unique, so partial aggregates in parallel workers reduce
+            # nothing and only add a pass: one process is faster (and the rest of the
+            # transaction does not need parallel plans).
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE capture_id = %s"
+            " GROUP BY symbol, venue_key HAVING COUNT(*) > 1 LIMIT 1",
+            [capture_id],
+        )
+        return cursor.fetchone() is not None
+
+
+def _first_row_text(mapped: str, *, raw_capture_id: str, table: str, capture_id: str) -> None:
     """For merged (symbol, venue_key) groups, take the text columns of the group's first line.
 
     Only runs when the capture has duplicates, which FINRA should never send.
     """
-    table = _table(NormalizedRow)
     first = f"""
         SELECT m.symbol, m.venue_key, m.issue_name, m.mpid, m.venue_name
         FROM ({mapped}) m
@@ -296,10 +321,14 @@ def _largest_first() -> str:
     return f"q.share_quantity DESC, {_binary_order('q.venue_key')}"
 
 
-def venue_volume(*, capture_id: str, constants: dict[str, Any]) -> dict[type, int]:
+# Each calc gets the capture it reads and a ``CaptureTarget`` per table it writes.
+Targets = dict[type[models.Model], CaptureTarget]
+
+
+def venue_volume(*, capture_id: str, targets: Targets) -> dict[type, int]:
     rows = insert_select(
         VenueVolumeRow,
-        constants={**constants, "capture_id": capture_id},
+        target=targets[VenueVolumeRow],
         columns=[
             "venue_key",
             "venue_name",
@@ -315,11 +344,10 @@ def venue_volume(*, capture_id: str, constants: dict[str, Any]) -> dict[type, in
     return {VenueVolumeRow: rows}
 
 
-def venue_share(*, capture_id: str, constants: dict[str, Any]) -> dict[type, int]:
-    constants = {**constants, "capture_id": capture_id}
+def venue_share(*, capture_id: str, targets: Targets) -> dict[type, int]:
     venues = insert_select(
         VenueShareRow,
-        constants=constants,
+        target=targets[VenueShareRow],
         columns=["venue_key", "venue_name", "mpid", "share_quantity", "share", "rank"],
         select=_venue_shares(),
         params=[capture_id],
@@ -328,7 +356,7 @@ def venue_share(*, capture_id: str, constants: dict[str, Any]) -> dict[type, int
     normalized = _table(NormalizedRow)
     pairs = insert_select(
         SymbolVenueShareRow,
-        constants=constants,
+        target=targets[SymbolVenueShareRow],
         columns=["symbol", "venue_key", "share_quantity", "share"],
         select=f"""
             SELECT n.symbol, n.venue_key, n.share_quantity,
@@ -345,16 +373,15 @@ def venue_share(*, capture_id: str, constants: dict[str, Any]) -> dict[type, int
     return {VenueShareRow: venues, SymbolVenueShareRow: pairs}
 
 
-def hhi(*, capture_id: str, constants: dict[str, Any]) -> tuple[dict[type, int], float]:
+def hhi(*, capture_id: str, targets: Targets) -> tuple[dict[type, int], float]:
     """Symbol HHI and tier HHI; returns the row counts and the tier's HHI."""
-    constants = {**constants, "capture_id": capture_id}
     real = _float()
     normalized = _table(NormalizedRow)
     # sum((v_i / T)^2) written as sum(v_i^2) / T^2: one pass over the week instead of a
     # join of every row with its symbol's total. The two agree to the last bits of a double.
     symbols = insert_select(
         SymbolHHIRow,
-        constants=constants,
+        target=targets[SymbolHHIRow],
         columns=["symbol", "hhi", "venue_count", "total_volume"],
         select=f"""
             SELECT symbol,
@@ -372,7 +399,7 @@ def hhi(*, capture_id: str, constants: dict[str, Any]) -> tuple[dict[type, int],
     )
     tier = insert_select(
         TierHHIRow,
-        constants=constants,
+        target=targets[TierHHIRow],
         columns=["hhi", "venue_count", "total_volume"],
         select=f"""
             SELECT COALESCE(SUM(share * share), 0.0) AS hhi, COUNT(*) AS venue_count,
@@ -382,7 +409,9 @@ def hhi(*, capture_id: str, constants: dict[str, Any]) -> tuple[dict[type, int],
         params=[capture_id],
     )
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT hhi FROM {_table(TierHHIRow)} WHERE capture_id = %s", [capture_id])
+        cursor.execute(
+            f"SELECT hhi FROM {targets[TierHHIRow].table} WHERE capture_id = %s", [capture_id]
+        )
         tier_hhi = float(cursor.fetchone()[0])
     return {SymbolHHIRow: symbols, TierHHIRow: tier}, tier_hhi
 
@@ -390,7 +419,7 @@ def hhi(*, capture_id: str, constants: dict[str, Any]) -> tuple[dict[type, int],
 # --- TIER_SPLIT -------------------------------------------------------------------------------
 
 
-def tier_split(*, capture_id: str, constants: dict[str, Any], used: dict[str, str]) -> int:
+def tier_split(*, target: CaptureTarget, used: dict[str, str]) -> int:
     """Per symbol, its volume in each tier (0 where absent) and each tier's share of it.
 
     ``used`` maps every tier to the normalized capture read for it; a capture id names one
@@ -427,7 +456,7 @@ def tier_split(*, capture_id: str, constants: dict[str, Any], used: dict[str, st
     ]
     return insert_select(
         TierSplitRow,
-        constants={**constants, "capture_id": capture_id},
+        target=target,
         columns=columns,
         select=select,
         params=[*ids, *ids],

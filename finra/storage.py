@@ -1,9 +1,13 @@
 """Writing and reading the rows of one capture: replace-capture writes, COPY on PostgreSQL.
 
-A capture's rows are replaced with DELETE + INSERT inside the caller's transaction, so a re-run
-of the same capture_id never duplicates rows and readers (on either database) only ever see the
-old rows or the new ones, never a mix. Callers open the transaction (``transaction.atomic``)
-around every table of a stage plus its capture and manifest rows: all of it commits or none.
+A capture's rows are replaced inside the caller's transaction, so a re-run of the same
+capture_id never duplicates rows and readers (on either database) only ever see the old rows or
+the new ones, never a mix. Callers open the transaction (``transaction.atomic``) around every
+table of a stage plus its capture and manifest rows: all of it commits or none.
+
+On SQLite the old rows are deleted and the new ones inserted into the table. On PostgreSQL every
+capture is a partition of its own (``finra.partitions``): the new rows are loaded into a fresh
+table that replaces the old partition at the end (``capture_target``).
 
 On PostgreSQL rows travel with ``COPY ... FROM STDIN`` (psycopg 3) as pipe-delimited CSV; on
 SQLite with ``executemany``. Reads back into pandas use ``COPY ... TO STDOUT`` on PostgreSQL.
@@ -13,7 +17,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import repeat
 from typing import Any
@@ -21,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db import connection, models
+
+from finra.partitions import PARTITIONED_TABLES, literal, partition_name, staging_name
 
 _ROWS_PER_WRITE = 100_000
 # The fast CSV form uses a quote character no FINRA value contains, so values go unquoted.
@@ -46,11 +54,79 @@ def _text_fields(model: type[models.Model]) -> set[str]:
     }
 
 
-def delete_capture(model: type[models.Model], capture_id: str) -> int:
-    table = connection.ops.quote_name(model._meta.db_table)
+def _partitioned(model: type[models.Model]) -> bool:
+    return connection.vendor == "postgresql" and model._meta.db_table in PARTITIONED_TABLES
+
+
+def delete_capture(model: type[models.Model], capture_id: str) -> None:
+    """Remove the rows of ``capture_id`` (on PostgreSQL: drop its partition, if any)."""
+    table = model._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} WHERE capture_id = %s", [capture_id])
-        return cursor.rowcount
+        if _partitioned(model):
+            cursor.execute(f"DROP TABLE IF EXISTS {partition_name(table, capture_id)}")
+        else:
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(f"DELETE FROM {quoted} WHERE capture_id = %s", [capture_id])
+
+
+@dataclass(frozen=True)
+class CaptureTarget:
+    """Where one capture's rows are written, and the shared values writers still have to send.
+
+    ``table`` is quoted. On PostgreSQL the staging table has DEFAULTs for the shared values, so
+    ``constants`` is empty there; on SQLite it holds capture_id, captured_at and the rest.
+    """
+
+    table: str
+    constants: dict[str, Any]
+    partitioned: bool
+
+
+@contextmanager
+def capture_target(
+    model: type[models.Model], *, capture_id: str, constants: dict[str, Any]
+) -> Iterator[CaptureTarget]:
+    """Replace the rows of ``capture_id`` with what the block writes into the target table.
+
+    SQLite: deletes the capture's rows and hands out the table itself. PostgreSQL: hands out a
+    new staging table; when the block ends it gets its indexes and replaces the capture's
+    partition (see ``finra.partitions``). Must run inside the caller's ``transaction.atomic()``;
+    if the block raises, the transaction's rollback removes the staging table.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("capture writes must run inside transaction.atomic()")
+    constants = {**constants, "capture_id": capture_id}
+    table = model._meta.db_table
+    if not _partitioned(model):
+        delete_capture(model, capture_id)
+        yield CaptureTarget(connection.ops.quote_name(table), constants, partitioned=False)
+        return
+    staging = staging_name(table, capture_id)
+    defaults = ", ".join(
+        f"ALTER COLUMN {connection.ops.quote_name(column)} SET DEFAULT {literal(_as_text(value))}"
+        for column, value in constants.items()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {staging} (LIKE {table} INCLUDING DEFAULTS INCLUDING GENERATED)"
+        )
+        # The CHECK lets ATTACH PARTITION skip its validation scan.
+        cursor.execute(
+            f"ALTER TABLE {staging} ADD CONSTRAINT {staging}_capture"
+            f" CHECK (capture_id = {literal(capture_id)}), {defaults}"
+        )
+    yield CaptureTarget(staging, {}, partitioned=True)
+    partition = partition_name(table, capture_id)
+    with connection.cursor() as cursor:
+        if PARTITIONED_TABLES[table]:
+            # Matches the parent's partitioned index, so ATTACH adopts it.
+            cursor.execute(f"CREATE INDEX ON {staging} (symbol)")
+        cursor.execute(f"DROP TABLE IF EXISTS {partition}")
+        cursor.execute(f"ALTER TABLE {staging} RENAME TO {partition}")
+        cursor.execute(
+            f"ALTER TABLE {table} ATTACH PARTITION {partition}"
+            f" FOR VALUES IN ({literal(capture_id)})"
+        )
 
 
 def replace_capture_rows(
@@ -69,19 +145,87 @@ def replace_capture_rows(
     if not connection.in_atomic_block:
         raise RuntimeError("replace_capture_rows must run inside transaction.atomic()")
     columns = insert_columns(model)
-    constants = {**constants, "capture_id": capture_id}
-    per_row = [c for c in columns if c not in constants]
+    shared = {**constants, "capture_id": capture_id}
+    per_row = [c for c in columns if c not in shared]
     missing = [c for c in per_row if c not in frame.columns]
     if missing:
         raise ValueError(f"{model._meta.db_table}: frame lacks columns {missing}")
-    delete_capture(model, capture_id)
     if frame.empty:
+        delete_capture(model, capture_id)
         return 0
-    if connection.vendor == "postgresql":
-        _copy_in(model, constants, frame, per_row)
-    else:
-        _executemany(model, constants, frame, per_row)
+    with capture_target(model, capture_id=capture_id, constants=constants) as target:
+        if connection.vendor == "postgresql":
+            _copy_in(model, target, frame, per_row)
+        else:
+            _executemany(model, target, frame, per_row)
     return len(frame)
+
+
+def file_lines_streamable(data: bytes, header: Sequence[str]) -> bool:
+    """Whether ``stream_file_lines`` can load ``data``'s data lines as they are (PostgreSQL).
+
+    The header must be exactly ``header`` (the columns in table order), lines must end in LF
+    without a BOM, and no value may hold the character COPY is told to use as quote.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    first = data.find(b"\n")
+    return (
+        first > 0
+        and data[:first] == "|".join(header).encode("ascii")
+        and b"\r" not in data
+        and _NO_QUOTE.encode("ascii") not in data
+    )
+
+
+@contextmanager
+def stream_file_lines(
+    model: type[models.Model],
+    target: CaptureTarget,
+    data: bytes,
+    *,
+    columns: Sequence[str],
+    line_number: str,
+) -> Iterator[None]:
+    """COPY the data lines of a pipe-delimited file into ``target`` while the block runs.
+
+    The bytes go to the server from a worker thread, so PostgreSQL parses them while the block
+    (typically the validating parse of the same file) runs; the block must not use the
+    connection. ``line_number`` gets the physical line number (the header is line 1). If the
+    block raises, the COPY is cancelled and the exception propagates: the caller's
+    transaction rollback then discards whatever was loaded. Text values go in verbatim, empty
+    ones as '' (never NULL), as the frame path stores them.
+    """
+    from psycopg.copy import QueuedLibpqWriter
+
+    if not target.partitioned:
+        raise RuntimeError("stream_file_lines needs a PostgreSQL staging table")
+    quote = connection.ops.quote_name
+    sequence = f"{target.table}_line"
+    start = data.find(b"\n") + 1
+    body = memoryview(data)[start:]
+    text_columns = [c for c in columns if c in _text_fields(model)]
+    statement = (
+        f"COPY {target.table} ({', '.join(quote(c) for c in columns)}) FROM STDIN WITH"
+        " (FORMAT csv, DELIMITER '|', QUOTE E'\\x01', FREEZE,"
+        f" FORCE_NOT_NULL ({', '.join(quote(c) for c in text_columns)}))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE SEQUENCE {sequence} START 2 CACHE 10000")
+        cursor.execute(
+            f"ALTER TABLE {target.table} ALTER {quote(line_number)}"
+            f" SET DEFAULT nextval('{sequence}')"
+        )
+        raw_cursor = cursor.cursor
+        with raw_cursor.copy(statement, writer=QueuedLibpqWriter(raw_cursor)) as copy:
+            for offset in range(0, len(body), _STREAM_CHUNK):
+                copy.write(body[offset : offset + _STREAM_CHUNK])
+            yield
+        cursor.execute(f"ALTER TABLE {target.table} ALTER {quote(line_number)} DROP DEFAULT")
+        cursor.execute(f"DROP SEQUENCE {sequence}")
+
+
+_STREAM_CHUNK = 512 * 1024
 
 
 def _as_text(value: Any) -> str:
@@ -106,9 +250,10 @@ def _column_text(series: pd.Series) -> list[str]:
 
 
 def _copy_in(
-    model: type[models.Model], constants: dict[str, Any], frame: pd.DataFrame, per_row: list[str]
+    model: type[models.Model], target: CaptureTarget, frame: pd.DataFrame, per_row: list[str]
 ) -> None:
     quote = connection.ops.quote_name
+    constants = target.constants
     constant_columns = list(constants)
     text_fields = _text_fields(model)
     text_columns = [c for c in per_row if c in text_fields]
@@ -124,9 +269,7 @@ def _copy_in(
     if text_columns:
         # In CSV, an empty unquoted field means NULL: our text columns hold '' instead.
         options.append(f"FORCE_NOT_NULL ({', '.join(quote(c) for c in text_columns)})")
-    statement = (
-        f"COPY {quote(model._meta.db_table)} ({column_list}) FROM STDIN WITH ({', '.join(options)})"
-    )
+    statement = f"COPY {target.table} ({column_list}) FROM STDIN WITH ({', '.join(options)})"
     prefix = "|".join(constant_text)
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         # Slices of rows, so the text of a 1M-row frame never exists all at once.
@@ -134,7 +277,10 @@ def _copy_in(
             part = frame.iloc[start : start + _ROWS_PER_WRITE]
             columns = [_column_text(part[c]) for c in per_row]
             if safe:
-                lines = zip(repeat(prefix, len(part)), *columns, strict=False)
+                if constant_text:
+                    lines = zip(repeat(prefix, len(part)), *columns, strict=False)
+                else:
+                    lines = zip(*columns, strict=True)
                 copy.write(("\n".join(map("|".join, lines)) + "\n").encode("utf-8"))
             else:
                 buffer = io.StringIO()
@@ -144,14 +290,15 @@ def _copy_in(
 
 
 def _executemany(
-    model: type[models.Model], constants: dict[str, Any], frame: pd.DataFrame, per_row: list[str]
+    model: type[models.Model], target: CaptureTarget, frame: pd.DataFrame, per_row: list[str]
 ) -> None:
     quote = connection.ops.quote_name
+    constants = target.constants
     constant_columns = list(constants)
     all_columns = constant_columns + per_row
     placeholders = ", ".join(["%s"] * len(all_columns))
     statement = (
-        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"INSERT INTO {target.table} "
         f"({', '.join(quote(c) for c in all_columns)}) VALUES ({placeholders})"
     )
     field_by_column = {f.column: f for f in model._meta.concrete_fields}

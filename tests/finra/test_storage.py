@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 from finra import selectors, storage
 from finra.models import Capture, CaptureStatus, NormalizedRow, RawRow, Stage, SymbolHHIRow
+from finra.parsing import parse_weekly_file
 from tests.finra.conftest import REAL_FILE, REAL_WEEK, enqueue, run_queue
 from workqueue.models import Execution, ExecutionOutcome, ManifestEntry, WorkItem
 from workqueue.states import WorkState
@@ -185,3 +186,86 @@ def test_values_with_quotes_commas_and_line_breaks_round_trip(data_dir):
     )
     back["last_update_date"] = back["last_update_date"].astype(str)
     pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+
+
+@pytest.mark.parametrize("bad_line", [False, True])
+def test_stored_raw_rows_are_the_parsed_rows(place_generated, bad_line):
+    """PostgreSQL streams a clean file's lines straight into COPY; with a rejected line it
+    writes the parsed rows instead. Either way the stored rows are the parser's."""
+    path = place_generated(WEEK, "NMS_TIER_1", rows=300)
+    lines = path.read_bytes().split(b"\n")
+    first = lines[1].split(b"|")
+    first[1], first[4] = b"", b""  # an empty symbol and a blank MPID stay empty strings
+    lines[1] = b"|".join(first)
+    if bad_line:
+        lines[5] = b"not|a|row"
+    path.write_bytes(b"\n".join(lines))
+    with time_machine.travel(DAY_1, tick=False):
+        assert ingest().state == WorkState.COMPLETE
+    parsed = parse_weekly_file(path.read_bytes(), week_ending=WEEK, tier="NMS_TIER_1")
+    capture_id = Capture.objects.get(stage=Stage.RAW).capture_id
+    columns = list(parsed.frame.columns)
+    back = storage.read_capture_frame(
+        RawRow, capture_id=capture_id, columns=columns, order_by=["line_number"]
+    )
+    back["last_update_date"] = back["last_update_date"].astype(str)
+    pd.testing.assert_frame_equal(back, parsed.frame, check_dtype=False)
+    assert back.loc[0, "symbol"] == "" and back.loc[0, "mpid"] == ""
+    assert Capture.objects.get(stage=Stage.RAW).reject_count == int(bad_line)
+
+
+def test_repeated_symbol_venue_lines_are_summed_by_the_database(place_generated):
+    """FINRA should never repeat a (symbol, venue) in a week; if it does, normalization sums
+    the repeats and keeps the text of the first line."""
+    path = place_generated(WEEK, "NMS_TIER_1", rows=300)
+    lines = path.read_bytes().rstrip(b"\n").split(b"\n")
+    repeat = lines[3].split(b"|")
+    repeat[2] = b"Another  Name"  # the first line's text wins
+    lines.append(b"|".join(repeat))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with time_machine.travel(DAY_1, tick=False):
+        assert ingest().state == WorkState.COMPLETE
+        enqueue("normalize_week", KEY, reprocess=True)
+        run_queue()
+    capture = Capture.objects.get(stage=Stage.NORMALIZED)
+    assert capture.metrics == {"merged_duplicates": 1, "raw_rows": 301}
+    assert capture.row_count == 300
+    first = lines[3].split(b"|")
+    row = NormalizedRow.objects.get(
+        symbol=first[1].decode().strip().upper(), mpid=first[4].decode()
+    )
+    assert row.share_quantity == 2 * int(first[5])
+    assert row.issue_name == " ".join(first[2].decode().split())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="partitions are PostgreSQL's")
+def test_each_capture_is_one_partition_replaced_in_place(place_generated):
+    from finra.partitions import partition_name
+
+    def partitions(table: str) -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = %s::regclass",
+                [table],
+            )
+            return {name for (name,) in cursor.fetchall()}
+
+    place_generated(WEEK, "NMS_TIER_1", rows=200)
+    with time_machine.travel(DAY_1, tick=False):
+        assert ingest().state == WorkState.COMPLETE
+        first = Capture.objects.get(stage=Stage.RAW).capture_id
+        assert ingest(force=True).state == WorkState.COMPLETE
+    assert partitions("finra_otc_transparency_raw") == {
+        partition_name("finra_otc_transparency_raw", first)
+    }
+    place_generated(WEEK, "NMS_TIER_1", rows=200, revision=1)
+    with time_machine.travel(DAY_2, tick=False):
+        assert ingest().state == WorkState.COMPLETE
+    ids = set(Capture.objects.filter(stage=Stage.RAW).values_list("capture_id", flat=True))
+    assert len(ids) == 2
+    assert partitions("finra_otc_transparency_raw") == {
+        partition_name("finra_otc_transparency_raw", capture_id) for capture_id in ids
+    }
+    assert RawRow.objects.count() == 400
+    assert len(set(RawRow.objects.values_list("id", flat=True))) == 400

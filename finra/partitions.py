@@ -1,0 +1,70 @@
+"""PostgreSQL: one partition per capture for every FINRA dataset table.
+
+On PostgreSQL each ``finra_otc_transparency_<name>`` dataset table is a parent table
+``PARTITION BY LIST (capture_id)`` (migration ``0005_capture_partitions``); SQLite keeps ordinary
+tables. A capture's rows live in their own partition, ``<table>_p<12 hex of sha1(capture_id)>``
+(at most 55 characters, under PostgreSQL's 63).
+
+Writing a capture (``storage.capture_target``), inside the caller's transaction:
+
+1. ``CREATE TABLE <table>_s<hash> (LIKE <table> ...)``: a staging table nobody else can see,
+   with a ``CHECK (capture_id = ...)`` constraint and DEFAULTs for the values every row shares,
+   so loads send only the data columns and ATTACH needs no validation scan;
+2. load it (COPY, or INSERT ... SELECT), then build the indexes the reads need;
+3. ``DROP TABLE`` the capture's old partition if any (a same-day re-run), rename the staging
+   table to the partition name and ``ATTACH PARTITION`` it.
+
+DDL is transactional, so readers see the old partition or the new one, never part of either.
+Creating and loading the staging table locks nothing readers use. Attaching takes a SHARE
+UPDATE EXCLUSIVE lock on the parent (reads go on); dropping an old partition, which only a
+same-day re-run does, takes an ACCESS EXCLUSIVE lock on the parent until the stage commits,
+which is right after: reads of that dataset wait for that short moment.
+
+Rows keep the ``id`` column (Django's primary key) filled from the table's sequence, but
+PostgreSQL cannot index a primary key on a partitioned table without the partition key, and
+no read looks rows up by id: the column carries no index or constraint there. The
+``capture_id`` btree indexes of the Django models are not created either (partition pruning
+replaces them); the symbol indexes are partitioned btree indexes on the parents, built per
+capture after its load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+# Dataset tables partitioned by capture_id on PostgreSQL, with their symbol-index names (the
+# Django ``SymbolIndex`` of the model: a partitioned btree on the parent), if any.
+PARTITIONED_TABLES: dict[str, str | None] = {
+    "finra_otc_transparency_raw": None,
+    "finra_otc_transparency_rejects": None,
+    "finra_otc_transparency_normalized": "finra_otc_normalized_sym",
+    "finra_otc_transparency_venue_volume": None,
+    "finra_otc_transparency_venue_share": None,
+    "finra_otc_transparency_symbol_venue_share": "finra_otc_svs_sym",
+    "finra_otc_transparency_symbol_hhi": "finra_otc_symbol_hhi_sym",
+    "finra_otc_transparency_tier_hhi": None,
+    "finra_otc_transparency_tier_split": "finra_otc_tier_split_sym",
+}
+
+
+def _digest(capture_id: str) -> str:
+    return hashlib.sha1(capture_id.encode("utf-8")).hexdigest()[:12]
+
+
+def partition_name(table: str, capture_id: str) -> str:
+    """The partition holding ``capture_id``'s rows of ``table``."""
+    return f"{table}_p{_digest(capture_id)}"
+
+
+def staging_name(table: str, capture_id: str) -> str:
+    """The table a capture is loaded into before it is attached as the partition."""
+    return f"{table}_s{_digest(capture_id)}"
+
+
+def sequence_name(table: str) -> str:
+    return f"{table}_id_seq"
+
+
+def literal(value: str) -> str:
+    """A SQL string literal (standard_conforming_strings is on in every supported server)."""
+    return "'" + value.replace("'", "''") + "'"
