@@ -40,6 +40,8 @@ def user_has_permission(user: Any, perm: str) -> bool:
         return False
     if user.is_superuser:
         return True
+    if hasattr(user, "_perm_cache"):  # filled by the token lookup: no query needed
+        return perm in user._perm_cache
     app_label, codename = perm.split(".", 1)
     with connection.cursor() as cursor:
         cursor.execute(_permission_sql(), [codename, app_label, user.pk, user.pk])
