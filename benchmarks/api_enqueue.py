@@ -2,14 +2,16 @@
 
     .venv/bin/python benchmarks/api_enqueue.py [--items 10000] [--concurrency 8] [--bulk 500]
 
-Phases, each on an empty queue (tables truncated in between), all with distinct partitions
-(domain workqueue.diagnostics, pipeline noop, partition {"n": i}):
+Phases, all with distinct partitions (domain workqueue.diagnostics, pipeline noop, partition
+{"n": i}), tables truncated between phases:
 
-1. baseline: a minimal Django view (benchmarks/views.py) that inserts one row and answers JSON,
-   one request per item, on the same gunicorn server;
-2. api single: POST /api/v1/work/enqueue, one request per item, token auth;
-3. api bulk: the same items as JSON lists of --bulk items, sent one request at a time;
-4. bare bulk_create of the same number of WorkItem rows from this process.
+1. baseline and api single, alternating in --rounds rounds (order swapped each round, so load
+   from anything else on the machine weighs on both alike):
+   - baseline: a minimal Django view (benchmarks/views.py) that inserts one row and answers
+     JSON, one request per item, on the same gunicorn server;
+   - api single: POST /api/v1/work/enqueue, one request per item, token auth;
+2. api bulk: the same number of items as JSON lists of --bulk items, one request at a time;
+3. bare bulk_create of the same number of WorkItem rows from this process.
 
 Single-request phases use --concurrency threads, each with its own requests.Session. Printed:
 requests/s, p50/p99 latency, bulk items/s, and the ratios api/baseline (target >= 0.5) and
@@ -136,15 +138,44 @@ def run_requests(url: str, bodies: list, headers: dict, concurrency: int, expect
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        latencies = sorted(pool.map(post, bodies))
-    wall = time.perf_counter() - started
+        latencies = list(pool.map(post, bodies))
+    return summarize([(time.perf_counter() - started, latencies)])
+
+
+def summarize(runs: list[tuple[float, list[float]]]) -> dict:
+    """Pool several timed runs: total requests over total wall time, pooled latencies."""
+    wall = sum(seconds for seconds, _ in runs)
+    latencies = sorted(latency for _, run in runs for latency in run)
     return {
-        "requests": len(bodies),
+        "requests": len(latencies),
         "seconds": wall,
-        "rps": len(bodies) / wall,
+        "rps": len(latencies) / wall,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "latencies": latencies,
     }
+
+
+def interleaved(
+    base: str, auth: dict, items: int, rounds: int, concurrency: int
+) -> tuple[dict, dict]:
+    """The baseline view and the API, alternating in rounds (order swapped each round), so
+    whatever else the machine is doing weighs on both alike."""
+    per_round = items // rounds
+    runs: dict[str, list[tuple[float, list[float]]]] = {"baseline": [], "api": []}
+    targets = {
+        "baseline": (f"{base}/bench/baseline-insert", {}, 0),
+        "api": (f"{base}/api/v1/work/enqueue", auth, items),
+    }
+    for round_number in range(rounds):
+        order = ["baseline", "api"] if round_number % 2 == 0 else ["api", "baseline"]
+        for which in order:
+            url, headers, offset = targets[which]
+            first = offset + round_number * per_round
+            bodies = [item(n) for n in range(first, first + per_round)]
+            result = run_requests(url, bodies, headers, concurrency, 201)
+            runs[which].append((result["seconds"], result["latencies"]))
+    return summarize(runs["baseline"]), summarize(runs["api"])
 
 
 def bare_bulk_create(count: int) -> float:
@@ -186,6 +217,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--bulk", type=int, default=500)
     parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating rounds of baseline and API requests"
+    )
     args = parser.parse_args()
 
     recreate_database()
@@ -200,14 +234,8 @@ def main() -> None:
         run_requests(f"{base}/bench/baseline-insert", [item(-n - 1) for n in range(64)], {}, 8, 201)
         wipe()
 
-        baseline = run_requests(
-            f"{base}/bench/baseline-insert", bodies, {}, args.concurrency, expect=201
-        )
-        assert count_items() == args.items
-        wipe()
-
-        single = run_requests(f"{base}/api/v1/work/enqueue", bodies, auth, args.concurrency, 201)
-        assert count_items() == args.items
+        baseline, single = interleaved(base, auth, args.items, args.rounds, args.concurrency)
+        assert count_items() == 2 * (args.items // args.rounds) * args.rounds
         wipe()
 
         chunks = [bodies[i : i + args.bulk] for i in range(0, len(bodies), args.bulk)]
@@ -225,7 +253,8 @@ def main() -> None:
     print(
         f"API enqueue benchmark: {args.items} items, PostgreSQL, gunicorn "
         f"{args.gunicorn_workers} sync workers, {os.cpu_count()} CPUs, "
-        f"client concurrency {args.concurrency}"
+        f"client concurrency {args.concurrency}; baseline and API requests alternate in "
+        f"{args.rounds} rounds"
     )
     print(f"{'phase':<34}{'requests':>9}{'seconds':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for name, r in [
