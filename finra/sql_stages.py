@@ -156,18 +156,31 @@ _NAMES = "finra_tmp_issue_names"
 
 
 def normalize_capture(
-    *, raw_capture_id: str, capture_id: str, target: CaptureTarget
+    *,
+    raw_capture_id: str,
+    capture_id: str,
+    target: CaptureTarget,
+    hints: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
     """Write the NORMALIZED rows of one RAW capture: one row per (symbol, venue_key).
 
     Returns (rows written, raw rows read). Rows repeating a (symbol, venue_key) are summed;
     their text columns come from the first of them in file order, as in the reference.
+
+    ``hints`` are the RAW capture's ``normalize_hints`` (``finra.normalize.normalize_hints``,
+    recorded at ingest from the parsed rows): the distinct values they list are not looked up
+    in the stored rows again, and the check for repeated keys is skipped when they say there
+    are none. Without them (captures recorded before hints existed) the database answers.
     """
     raw = _table(RawRow)
-    venues = _distinct(
-        f"SELECT DISTINCT mpid, participant_name FROM {raw} WHERE capture_id = %s",
-        [raw_capture_id],
-    )
+    hints = hints or {}
+    if "venues" in hints:
+        venues = [tuple(pair) for pair in hints["venues"]]
+    else:
+        venues = _distinct(
+            f"SELECT DISTINCT mpid, participant_name FROM {raw} WHERE capture_id = %s",
+            [raw_capture_id],
+        )
     _temp_table(
         _VENUES,
         ["mpid", "participant_name", "mpid_n", "venue_key", "venue_name"],
@@ -176,21 +189,27 @@ def normalize_capture(
             for mpid, name in venues
         ],
     )
-    symbols = _distinct(
-        f"SELECT DISTINCT symbol FROM {raw} WHERE capture_id = %s"
-        f" AND {_needs_python('symbol', _CANONICAL_SYMBOL)}",
-        [raw_capture_id],
-    )
+    if "symbols" in hints:
+        symbols = [(s,) for s in hints["symbols"]]
+    else:
+        symbols = _distinct(
+            f"SELECT DISTINCT symbol FROM {raw} WHERE capture_id = %s"
+            f" AND {_needs_python('symbol', _CANONICAL_SYMBOL)}",
+            [raw_capture_id],
+        )
     _temp_table(
         _SYMBOLS,
         ["value", "canonical"],
         [(s, s.strip().upper()) for (s,) in symbols if s.strip().upper() != s],
     )
-    names = _distinct(
-        f"SELECT DISTINCT issue_name FROM {raw} WHERE capture_id = %s"
-        f" AND {_needs_python('issue_name', _CANONICAL_NAME)}",
-        [raw_capture_id],
-    )
+    if "issue_names" in hints:
+        names = [(n,) for n in hints["issue_names"]]
+    else:
+        names = _distinct(
+            f"SELECT DISTINCT issue_name FROM {raw} WHERE capture_id = %s"
+            f" AND {_needs_python('issue_name', _CANONICAL_NAME)}",
+            [raw_capture_id],
+        )
     _temp_table(
         _NAMES,
         ["value", "canonical"],
@@ -225,7 +244,10 @@ def normalize_capture(
     rows = raw_rows = insert_select(
         NormalizedRow, target=target, columns=columns, select=mapped, params=[raw_capture_id]
     )
-    if _has_repeats(target.table, capture_id):
+    repeats = hints.get("repeated_keys")
+    if repeats is None:
+        repeats = _has_repeats(target.table, capture_id)
+    if repeats:
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {target.table} WHERE capture_id = %s", [capture_id])
         rows = insert_select(
