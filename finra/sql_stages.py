@@ -71,6 +71,12 @@ def _ratio(part: str, total: str) -> str:
     )
 
 
+def _int_sum(expression: str, over: str = "") -> str:
+    """SUM of integers as an integer. PostgreSQL sums bigints as numeric, which is slow to
+    add and to convert to double precision (through its text form) for the ratios."""
+    return f"CAST(SUM({expression}){over} AS BIGINT)"
+
+
 def _table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
@@ -280,8 +286,9 @@ def normalize_capture(
             columns=columns,
             select=f"""
                 SELECT symbol, venue_key, MIN(issue_name) AS issue_name, MIN(mpid) AS mpid,
-                       MIN(venue_name) AS venue_name, SUM(share_quantity) AS share_quantity,
-                       SUM(trade_count) AS trade_count
+                       MIN(venue_name) AS venue_name,
+                       {_int_sum("share_quantity")} AS share_quantity,
+                       {_int_sum("trade_count")} AS trade_count
                 FROM ({mapped}) m GROUP BY symbol, venue_key
             """,
             params=[raw_capture_id],
@@ -346,7 +353,8 @@ def _venues(capture_param: str = "%s") -> str:
     """
     return f"""
         SELECT venue_key, MIN(venue_name) AS venue_name, MIN(mpid) AS mpid,
-               SUM(share_quantity) AS share_quantity, SUM(trade_count) AS trade_count,
+               {_int_sum("share_quantity")} AS share_quantity,
+               {_int_sum("trade_count")} AS trade_count,
                COUNT(*) AS symbol_count
         FROM {_table(NormalizedRow)} WHERE capture_id = {capture_param} GROUP BY venue_key
     """
@@ -355,7 +363,7 @@ def _venues(capture_param: str = "%s") -> str:
 def _venue_shares() -> str:
     return f"""
         SELECT venue_key, venue_name, mpid, share_quantity,
-               {_ratio("share_quantity", "SUM(share_quantity) OVER ()")} AS share,
+               {_ratio("share_quantity", _int_sum("share_quantity", " OVER ()"))} AS share,
                ROW_NUMBER() OVER (
                    ORDER BY share_quantity DESC, {_binary_order("venue_key")}
                ) AS {connection.ops.quote_name("rank")}
@@ -390,6 +398,9 @@ def venue_volume(*, capture_id: str, targets: Targets) -> dict[type, int]:
     return {VenueVolumeRow: rows}
 
 
+_BY_SYMBOL = " OVER (PARTITION BY symbol)"
+
+
 def venue_share(*, capture_id: str, targets: Targets) -> dict[type, int]:
     venues = insert_select(
         VenueShareRow,
@@ -408,8 +419,7 @@ def venue_share(*, capture_id: str, targets: Targets) -> dict[type, int]:
         columns=["symbol", "venue_key", "share_quantity", "share"],
         select=f"""
             SELECT symbol, venue_key, share_quantity,
-                   {_ratio("share_quantity", "SUM(share_quantity) OVER (PARTITION BY symbol)")}
-                       AS share
+                   {_ratio("share_quantity", _int_sum("share_quantity", _BY_SYMBOL))} AS share
             FROM {normalized} WHERE capture_id = %s
         """,
         params=[capture_id],
@@ -436,7 +446,7 @@ def hhi(*, capture_id: str, targets: Targets) -> tuple[dict[type, int], float]:
             FROM (
                 SELECT symbol,
                        SUM(CAST(share_quantity AS {real}) * share_quantity) AS squares,
-                       COUNT(*) AS venue_count, SUM(share_quantity) AS total_volume
+                       COUNT(*) AS venue_count, {_int_sum("share_quantity")} AS total_volume
                 FROM {normalized} WHERE capture_id = %s GROUP BY symbol
             ) s
         """,
@@ -448,7 +458,7 @@ def hhi(*, capture_id: str, targets: Targets) -> tuple[dict[type, int], float]:
         columns=["hhi", "venue_count", "total_volume"],
         select=f"""
             SELECT COALESCE(SUM(share * share), 0.0) AS hhi, COUNT(*) AS venue_count,
-                   COALESCE(SUM(share_quantity), 0) AS total_volume
+                   COALESCE({_int_sum("share_quantity")}, 0) AS total_volume
             FROM ({_venue_shares()}) v
         """,
         params=[capture_id],
@@ -471,7 +481,8 @@ def tier_split(*, target: CaptureTarget, used: dict[str, str]) -> int:
     tier, so the capture id tells which tier a row belongs to.
     """
     volumes = [
-        f"SUM(CASE WHEN capture_id = %s THEN share_quantity ELSE 0 END) AS {t.lower()}_volume"
+        f"{_int_sum('CASE WHEN capture_id = %s THEN share_quantity ELSE 0 END')}"
+        f" AS {t.lower()}_volume"
         for t in TIERS
     ]
     ids = [used[t] for t in TIERS]
