@@ -146,3 +146,43 @@ def _safe_ratio(numerator: pd.Series, denominator: pd.Series) -> np.ndarray:
     result = np.zeros(len(top), dtype=np.float64)
     np.divide(top, bottom, out=result, where=bottom != 0)
     return result
+
+
+# At most this many values of each kind are listed in a RAW capture's normalize hints; a week
+# with more leaves the list out and normalization finds the values in the database instead.
+HINT_LIMIT = 1000
+
+
+def normalize_hints(frame: pd.DataFrame) -> dict[str, object]:
+    """What normalizing these raw rows needs to know, computed from the parsed frame.
+
+    Recorded on the RAW capture (``metrics``) so that the database normalization can skip its
+    scans of the stored rows: ``repeated_keys`` counts the rows repeating an earlier
+    (canonical symbol, venue_key); ``venues`` lists the distinct raw (mpid, participant_name)
+    pairs; ``symbols`` and ``issue_names`` the distinct raw values that their rule changes.
+    A list longer than ``HINT_LIMIT`` is left out.
+    """
+    symbol_codes, symbols = pd.factorize(frame["symbol"].to_numpy(dtype=object))
+    canonical = [value.strip().upper() for value in symbols]
+    canonical_codes, _ = pd.factorize(np.array(canonical, dtype=object))
+    pair_codes, pairs = _factorize_pairs(frame[["mpid", "participant_name"]])
+    keys = np.array([venue_key_for(m, n) for m, n in pairs], dtype=object)
+    key_codes, distinct_keys = pd.factorize(keys)
+    if len(frame):
+        combined = canonical_codes[symbol_codes].astype(np.int64) * max(len(distinct_keys), 1)
+        combined += key_codes[pair_codes]
+        repeated = len(combined) - len(pd.unique(combined))
+    else:
+        repeated = 0
+    hints: dict[str, object] = {"repeated_keys": int(repeated)}
+    changed_symbols = [s for s, c in zip(symbols, canonical, strict=True) if s != c]
+    names = pd.unique(frame["issue_name"].to_numpy(dtype=object))
+    changed_names = [n for n in names if collapse_whitespace(n) != n]
+    for name, values in (
+        ("venues", [[m, n] for m, n in pairs]),
+        ("symbols", changed_symbols),
+        ("issue_names", changed_names),
+    ):
+        if len(values) <= HINT_LIMIT:
+            hints[name] = values
+    return hints

@@ -35,6 +35,7 @@ from finra.models import (
     VenueShareRow,
     VenueVolumeRow,
 )
+from finra.normalize import normalize_hints
 from finra.parsing import (
     FRAME_COLUMNS,
     HEADER_COLUMNS,
@@ -157,11 +158,14 @@ def week_ingest(
                         parsed = _parse(content, week_ending=week_ending, tier=tier)
                         if not parsed.every_line_kept:
                             raise _NotStreamed
+                        # While the server is still loading the lines.
+                        hints = normalize_hints(parsed.frame)
                     if _unchanged(parsed, week_ending=week_ending, tier=tier, force=force):
                         raise _NotStreamed
                 return _raw_capture_record(
                     content=content,
                     parsed=parsed,
+                    hints=hints,
                     capture_id=capture_id,
                     week_ending=week_ending,
                     tier=tier,
@@ -193,6 +197,7 @@ def week_ingest(
         return _raw_capture_record(
             content=content,
             parsed=parsed,
+            hints=normalize_hints(parsed.frame),
             capture_id=capture_id,
             week_ending=week_ending,
             tier=tier,
@@ -231,6 +236,7 @@ def _raw_capture_record(
     *,
     content: SourceContent,
     parsed: ParsedFile,
+    hints: dict[str, Any],
     capture_id: str,
     week_ending: date,
     tier: str,
@@ -271,7 +277,7 @@ def _raw_capture_record(
         source_origin=content.origin,
         source_sha256=parsed.sha256,
         source_last_update_date=parsed.source_last_update_date,
-        metrics={"total_rows": parsed.total_rows},
+        metrics={"total_rows": parsed.total_rows, "normalize_hints": hints},
     )
     manifest_record(
         domain=DOMAIN,
@@ -352,7 +358,10 @@ def week_normalize(
             NormalizedRow, capture_id=raw.capture_id, constants=constants
         ) as target:
             rows, raw_rows = sql_stages.normalize_capture(
-                raw_capture_id=raw.capture_id, capture_id=raw.capture_id, target=target
+                raw_capture_id=raw.capture_id,
+                capture_id=raw.capture_id,
+                target=target,
+                hints=raw.metrics.get("normalize_hints"),
             )
         metrics = {"merged_duplicates": raw_rows - rows, "raw_rows": raw_rows}
         _capture_save(

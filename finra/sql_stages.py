@@ -16,7 +16,8 @@ number of rows written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, models
@@ -39,8 +40,14 @@ from finra.tiers import TIERS
 # want more than the default 4MB of work_mem. A capture written moments ago has no planner
 # statistics yet (autovacuum analyzes later), so the planner guesses a few thousand rows and
 # picks nested loops and sorts that are quadratic or slow at a million; every statement here
-# reads whole captures, for which hash joins and hash aggregates are the right plan.
-_PG_SETTINGS = {"work_mem": "128MB", "enable_nestloop": "off", "enable_sort": "off"}
+# reads whole captures, for which hash joins and hash aggregates are the right plan. The
+# statements are a single pass each: compiling them (JIT) costs more than it saves.
+_PG_SETTINGS = {
+    "work_mem": "128MB",
+    "enable_nestloop": "off",
+    "enable_sort": "off",
+    "jit": "off",
+}
 
 
 def _pg() -> bool:
@@ -64,6 +71,12 @@ def _ratio(part: str, total: str) -> str:
     )
 
 
+def _int_sum(expression: str, over: str = "") -> str:
+    """SUM of integers as an integer. PostgreSQL sums bigints as numeric, which is slow to
+    add and to convert to double precision (through its text form) for the ratios."""
+    return f"CAST(SUM({expression}){over} AS BIGINT)"
+
+
 def _table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
@@ -74,6 +87,23 @@ def prepare_transaction() -> None:
         with connection.cursor() as cursor:
             for name, value in _PG_SETTINGS.items():
                 cursor.execute(f"SET LOCAL {name} = '{value}'")
+
+
+@contextmanager
+def _by_symbol() -> Iterator[None]:
+    """PostgreSQL: aggregate per symbol in symbol order, reading the normalized captures
+    through their symbol index (a merge of them when there are several), instead of hashing
+    half a million symbols. Every normalized partition has the index, and is written in file
+    order, which FINRA sorts by symbol: the index scan reads the table nearly sequentially."""
+    if not _pg():
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_hashagg = off")
+        try:
+            yield
+        finally:
+            cursor.execute("SET LOCAL enable_hashagg = on")
 
 
 def insert_select(
@@ -156,18 +186,31 @@ _NAMES = "finra_tmp_issue_names"
 
 
 def normalize_capture(
-    *, raw_capture_id: str, capture_id: str, target: CaptureTarget
+    *,
+    raw_capture_id: str,
+    capture_id: str,
+    target: CaptureTarget,
+    hints: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
     """Write the NORMALIZED rows of one RAW capture: one row per (symbol, venue_key).
 
     Returns (rows written, raw rows read). Rows repeating a (symbol, venue_key) are summed;
     their text columns come from the first of them in file order, as in the reference.
+
+    ``hints`` are the RAW capture's ``normalize_hints`` (``finra.normalize.normalize_hints``,
+    recorded at ingest from the parsed rows): the distinct values they list are not looked up
+    in the stored rows again, and the check for repeated keys is skipped when they say there
+    are none. Without them (captures recorded before hints existed) the database answers.
     """
     raw = _table(RawRow)
-    venues = _distinct(
-        f"SELECT DISTINCT mpid, participant_name FROM {raw} WHERE capture_id = %s",
-        [raw_capture_id],
-    )
+    hints = hints or {}
+    if "venues" in hints:
+        venues = [tuple(pair) for pair in hints["venues"]]
+    else:
+        venues = _distinct(
+            f"SELECT DISTINCT mpid, participant_name FROM {raw} WHERE capture_id = %s",
+            [raw_capture_id],
+        )
     _temp_table(
         _VENUES,
         ["mpid", "participant_name", "mpid_n", "venue_key", "venue_name"],
@@ -176,21 +219,27 @@ def normalize_capture(
             for mpid, name in venues
         ],
     )
-    symbols = _distinct(
-        f"SELECT DISTINCT symbol FROM {raw} WHERE capture_id = %s"
-        f" AND {_needs_python('symbol', _CANONICAL_SYMBOL)}",
-        [raw_capture_id],
-    )
+    if "symbols" in hints:
+        symbols = [(s,) for s in hints["symbols"]]
+    else:
+        symbols = _distinct(
+            f"SELECT DISTINCT symbol FROM {raw} WHERE capture_id = %s"
+            f" AND {_needs_python('symbol', _CANONICAL_SYMBOL)}",
+            [raw_capture_id],
+        )
     _temp_table(
         _SYMBOLS,
         ["value", "canonical"],
         [(s, s.strip().upper()) for (s,) in symbols if s.strip().upper() != s],
     )
-    names = _distinct(
-        f"SELECT DISTINCT issue_name FROM {raw} WHERE capture_id = %s"
-        f" AND {_needs_python('issue_name', _CANONICAL_NAME)}",
-        [raw_capture_id],
-    )
+    if "issue_names" in hints:
+        names = [(n,) for n in hints["issue_names"]]
+    else:
+        names = _distinct(
+            f"SELECT DISTINCT issue_name FROM {raw} WHERE capture_id = %s"
+            f" AND {_needs_python('issue_name', _CANONICAL_NAME)}",
+            [raw_capture_id],
+        )
     _temp_table(
         _NAMES,
         ["value", "canonical"],
@@ -225,7 +274,10 @@ def normalize_capture(
     rows = raw_rows = insert_select(
         NormalizedRow, target=target, columns=columns, select=mapped, params=[raw_capture_id]
     )
-    if _has_repeats(target.table, capture_id):
+    repeats = hints.get("repeated_keys")
+    if repeats is None:
+        repeats = _has_repeats(target.table, capture_id)
+    if repeats:
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {target.table} WHERE capture_id = %s", [capture_id])
         rows = insert_select(
@@ -234,8 +286,9 @@ def normalize_capture(
             columns=columns,
             select=f"""
                 SELECT symbol, venue_key, MIN(issue_name) AS issue_name, MIN(mpid) AS mpid,
-                       MIN(venue_name) AS venue_name, SUM(share_quantity) AS share_quantity,
-                       SUM(trade_count) AS trade_count
+                       MIN(venue_name) AS venue_name,
+                       {_int_sum("share_quantity")} AS share_quantity,
+                       {_int_sum("trade_count")} AS trade_count
                 FROM ({mapped}) m GROUP BY symbol, venue_key
             """,
             params=[raw_capture_id],
@@ -300,7 +353,8 @@ def _venues(capture_param: str = "%s") -> str:
     """
     return f"""
         SELECT venue_key, MIN(venue_name) AS venue_name, MIN(mpid) AS mpid,
-               SUM(share_quantity) AS share_quantity, SUM(trade_count) AS trade_count,
+               {_int_sum("share_quantity")} AS share_quantity,
+               {_int_sum("trade_count")} AS trade_count,
                COUNT(*) AS symbol_count
         FROM {_table(NormalizedRow)} WHERE capture_id = {capture_param} GROUP BY venue_key
     """
@@ -309,7 +363,7 @@ def _venues(capture_param: str = "%s") -> str:
 def _venue_shares() -> str:
     return f"""
         SELECT venue_key, venue_name, mpid, share_quantity,
-               {_ratio("share_quantity", "SUM(share_quantity) OVER ()")} AS share,
+               {_ratio("share_quantity", _int_sum("share_quantity", " OVER ()"))} AS share,
                ROW_NUMBER() OVER (
                    ORDER BY share_quantity DESC, {_binary_order("venue_key")}
                ) AS {connection.ops.quote_name("rank")}
@@ -344,6 +398,9 @@ def venue_volume(*, capture_id: str, targets: Targets) -> dict[type, int]:
     return {VenueVolumeRow: rows}
 
 
+_BY_SYMBOL = " OVER (PARTITION BY symbol)"
+
+
 def venue_share(*, capture_id: str, targets: Targets) -> dict[type, int]:
     venues = insert_select(
         VenueShareRow,
@@ -354,21 +411,18 @@ def venue_share(*, capture_id: str, targets: Targets) -> dict[type, int]:
         order_by=f"q.{connection.ops.quote_name('rank')}",
     )
     normalized = _table(NormalizedRow)
+    # Each row's symbol total as a window over the symbol: PostgreSQL reads the capture once,
+    # in symbol order through its symbol index, instead of joining it with its own aggregate.
     pairs = insert_select(
         SymbolVenueShareRow,
         target=targets[SymbolVenueShareRow],
         columns=["symbol", "venue_key", "share_quantity", "share"],
         select=f"""
-            SELECT n.symbol, n.venue_key, n.share_quantity,
-                   {_ratio("n.share_quantity", "t.total")} AS share
-            FROM {normalized} n
-            JOIN (
-                SELECT symbol, SUM(share_quantity) AS total
-                FROM {normalized} WHERE capture_id = %s GROUP BY symbol
-            ) t ON t.symbol = n.symbol
-            WHERE n.capture_id = %s
+            SELECT symbol, venue_key, share_quantity,
+                   {_ratio("share_quantity", _int_sum("share_quantity", _BY_SYMBOL))} AS share
+            FROM {normalized} WHERE capture_id = %s
         """,
-        params=[capture_id, capture_id],
+        params=[capture_id],
     )
     return {VenueShareRow: venues, SymbolVenueShareRow: pairs}
 
@@ -379,11 +433,12 @@ def hhi(*, capture_id: str, targets: Targets) -> tuple[dict[type, int], float]:
     normalized = _table(NormalizedRow)
     # sum((v_i / T)^2) written as sum(v_i^2) / T^2: one pass over the week instead of a
     # join of every row with its symbol's total. The two agree to the last bits of a double.
-    symbols = insert_select(
-        SymbolHHIRow,
-        target=targets[SymbolHHIRow],
-        columns=["symbol", "hhi", "venue_count", "total_volume"],
-        select=f"""
+    with _by_symbol():
+        symbols = insert_select(
+            SymbolHHIRow,
+            target=targets[SymbolHHIRow],
+            columns=["symbol", "hhi", "venue_count", "total_volume"],
+            select=f"""
             SELECT symbol,
                    {_ratio("squares", "CAST(total_volume AS " + real + ") * total_volume")}
                        AS hhi,
@@ -391,19 +446,19 @@ def hhi(*, capture_id: str, targets: Targets) -> tuple[dict[type, int], float]:
             FROM (
                 SELECT symbol,
                        SUM(CAST(share_quantity AS {real}) * share_quantity) AS squares,
-                       COUNT(*) AS venue_count, SUM(share_quantity) AS total_volume
+                       COUNT(*) AS venue_count, {_int_sum("share_quantity")} AS total_volume
                 FROM {normalized} WHERE capture_id = %s GROUP BY symbol
             ) s
         """,
-        params=[capture_id],
-    )
+            params=[capture_id],
+        )
     tier = insert_select(
         TierHHIRow,
         target=targets[TierHHIRow],
         columns=["hhi", "venue_count", "total_volume"],
         select=f"""
             SELECT COALESCE(SUM(share * share), 0.0) AS hhi, COUNT(*) AS venue_count,
-                   COALESCE(SUM(share_quantity), 0) AS total_volume
+                   COALESCE({_int_sum("share_quantity")}, 0) AS total_volume
             FROM ({_venue_shares()}) v
         """,
         params=[capture_id],
@@ -426,7 +481,8 @@ def tier_split(*, target: CaptureTarget, used: dict[str, str]) -> int:
     tier, so the capture id tells which tier a row belongs to.
     """
     volumes = [
-        f"SUM(CASE WHEN capture_id = %s THEN share_quantity ELSE 0 END) AS {t.lower()}_volume"
+        f"{_int_sum('CASE WHEN capture_id = %s THEN share_quantity ELSE 0 END')}"
+        f" AS {t.lower()}_volume"
         for t in TIERS
     ]
     ids = [used[t] for t in TIERS]
@@ -454,10 +510,11 @@ def tier_split(*, target: CaptureTarget, used: dict[str, str]) -> int:
         "total_volume",
         *(f"{t.lower()}_share" for t in TIERS),
     ]
-    return insert_select(
-        TierSplitRow,
-        target=target,
-        columns=columns,
-        select=select,
-        params=[*ids, *ids],
-    )
+    with _by_symbol():
+        return insert_select(
+            TierSplitRow,
+            target=target,
+            columns=columns,
+            select=select,
+            params=[*ids, *ids],
+        )

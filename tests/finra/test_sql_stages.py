@@ -9,7 +9,9 @@ import pytest
 
 from finra import calcs, storage
 from finra.models import (
+    Capture,
     NormalizedRow,
+    Stage,
     SymbolHHIRow,
     SymbolVenueShareRow,
     TierHHIRow,
@@ -29,10 +31,20 @@ def stored(model, columns, key):
     return frame.sort_values(key).reset_index(drop=True)
 
 
-def test_sql_stages_match_the_pandas_reference_on_the_real_file(place_file):
+@pytest.mark.parametrize("hints", [True, False], ids=["ingest-hints", "no-hints"])
+def test_sql_stages_match_the_pandas_reference_on_the_real_file(place_file, hints):
+    """With the RAW capture's normalize hints, and without them (a capture written before
+    ingest recorded them): normalization looks the distinct values up in the database."""
     place_file(REAL_WEEK, "OTC", REAL_FILE)
     enqueue("ingest_week", {"week_ending": REAL_WEEK, "tier": "OTC"})
     run_queue()
+    if not hints:
+        raw = Capture.objects.get(stage=Stage.RAW)
+        del raw.metrics["normalize_hints"]
+        raw.save()
+        enqueue("normalize_week", {"week_ending": REAL_WEEK, "tier": "OTC"}, reprocess=True)
+        run_queue()
+        assert Capture.objects.get(stage=Stage.NORMALIZED).computed_at > raw.computed_at
     parsed = parse_weekly_file(REAL_FILE.read_bytes(), week_ending=date(2025, 12, 12), tier="OTC")
     reference = normalize_frame(parsed.frame, tier="OTC").frame
 

@@ -214,9 +214,12 @@ def test_stored_raw_rows_are_the_parsed_rows(place_generated, bad_line):
     assert Capture.objects.get(stage=Stage.RAW).reject_count == int(bad_line)
 
 
-def test_repeated_symbol_venue_lines_are_summed_by_the_database(place_generated):
+@pytest.mark.parametrize("hints", [True, False], ids=["ingest-hints", "no-hints"])
+def test_repeated_symbol_venue_lines_are_summed_by_the_database(place_generated, hints):
     """FINRA should never repeat a (symbol, venue) in a week; if it does, normalization sums
-    the repeats and keeps the text of the first line."""
+    the repeats and keeps the text of the first line. Ingest counts the repeats for the RAW
+    capture; a RAW capture without that count (written before it existed) is checked in
+    the database."""
     path = place_generated(WEEK, "NMS_TIER_1", rows=300)
     lines = path.read_bytes().rstrip(b"\n").split(b"\n")
     repeat = lines[3].split(b"|")
@@ -225,6 +228,11 @@ def test_repeated_symbol_venue_lines_are_summed_by_the_database(place_generated)
     path.write_bytes(b"\n".join(lines) + b"\n")
     with time_machine.travel(DAY_1, tick=False):
         assert ingest().state == WorkState.COMPLETE
+        raw = Capture.objects.get(stage=Stage.RAW)
+        assert raw.metrics["normalize_hints"]["repeated_keys"] == 1
+        if not hints:
+            del raw.metrics["normalize_hints"]
+            raw.save()
         enqueue("normalize_week", KEY, reprocess=True)
         run_queue()
     capture = Capture.objects.get(stage=Stage.NORMALIZED)
