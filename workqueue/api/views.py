@@ -146,6 +146,18 @@ def parse_states(request: Request) -> list[str]:
     return ordered or [str(state) for state in selectors.DEFAULT_PENDING_STATES]
 
 
+def one_or_many(
+    component_name: str, serializer: type[serializers.Serializer]
+) -> PolymorphicProxySerializer:
+    """Schema of a body that is one object or a JSON list of them (bulk enqueue)."""
+    return PolymorphicProxySerializer(
+        component_name=component_name,
+        serializers=[serializer, serializer(many=True)],
+        resource_type_field_name=None,
+        many=False,
+    )
+
+
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     descriptions = {
         400: "Bad input: invalid_request, unknown_fields, malformed_json, unknown_pipeline, "
@@ -194,34 +206,10 @@ class WorkEnqueueView(APIView):
             "the answer is the per-item results in order, 201 when every item was created, "
             'otherwise 200 (finished items are reported with `status: "finished"`).'
         ),
-        request=PolymorphicProxySerializer(
-            component_name="EnqueueRequestBody",
-            serializers=[
-                s.EnqueueInputSerializer,
-                s.EnqueueInputSerializer(many=True),
-            ],
-            resource_type_field_name=None,
-            many=False,
-        ),
+        request=one_or_many("EnqueueRequestBody", s.EnqueueInputSerializer),
         responses={
-            201: PolymorphicProxySerializer(
-                component_name="EnqueueCreated",
-                serializers=[
-                    s.EnqueueResultOutputSerializer,
-                    s.EnqueueResultOutputSerializer(many=True),
-                ],
-                resource_type_field_name=None,
-                many=False,
-            ),
-            200: PolymorphicProxySerializer(
-                component_name="EnqueueNotCreated",
-                serializers=[
-                    s.EnqueueResultOutputSerializer,
-                    s.EnqueueResultOutputSerializer(many=True),
-                ],
-                resource_type_field_name=None,
-                many=False,
-            ),
+            201: one_or_many("EnqueueCreated", s.EnqueueResultOutputSerializer),
+            200: one_or_many("EnqueueNotCreated", s.EnqueueResultOutputSerializer),
             409: OpenApiResponse(
                 s.AlreadyFinishedSerializer,
                 description="already_finished: pass reprocess: true to run it again",
