@@ -73,13 +73,23 @@ def delete_capture(model: type[models.Model], capture_id: str) -> None:
 class CaptureTarget:
     """Where one capture's rows are written, and the shared values writers still have to send.
 
-    ``table`` is quoted. On PostgreSQL the staging table has DEFAULTs for the shared values, so
-    ``constants`` is empty there; on SQLite it holds capture_id, captured_at and the rest.
+    ``table`` is quoted. On PostgreSQL the staging table has only the per-row columns (the shared
+    ones are added after the load), so ``constants`` is empty there; on SQLite it holds
+    capture_id, captured_at and the rest.
     """
 
     table: str
     constants: dict[str, Any]
     partitioned: bool
+
+    def capture_condition(self) -> tuple[str, list[Any]]:
+        """A WHERE condition (and its parameters) for the capture's rows in ``table``.
+
+        A staging table holds this capture only (and has no capture_id column yet).
+        """
+        if self.partitioned:
+            return "TRUE", []
+        return "capture_id = %s", [self.constants["capture_id"]]
 
 
 @contextmanager
@@ -89,9 +99,10 @@ def capture_target(
     """Replace the rows of ``capture_id`` with what the block writes into the target table.
 
     SQLite: deletes the capture's rows and hands out the table itself. PostgreSQL: hands out a
-    new staging table; when the block ends it gets its indexes and replaces the capture's
-    partition (see ``finra.partitions``). Must run inside the caller's ``transaction.atomic()``;
-    if the block raises, the transaction's rollback removes the staging table.
+    new staging table with the per-row columns only; when the block ends it gets the shared
+    columns, its indexes, and replaces the capture's partition (see ``finra.partitions``).
+    Must run inside the caller's ``transaction.atomic()``; if the block raises, the
+    transaction's rollback removes the staging table.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("capture writes must run inside transaction.atomic()")
@@ -102,22 +113,31 @@ def capture_target(
         yield CaptureTarget(connection.ops.quote_name(table), constants, partitioned=False)
         return
     staging = staging_name(table, capture_id)
-    defaults = ", ".join(
-        f"ALTER COLUMN {connection.ops.quote_name(column)} SET DEFAULT {literal(_as_text(value))}"
-        for column, value in constants.items()
-    )
+    quote = connection.ops.quote_name
+    fields = {field.column: field for field in model._meta.concrete_fields}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TABLE {staging} (LIKE {table} INCLUDING DEFAULTS INCLUDING GENERATED)"
-        )
-        # The CHECK lets ATTACH PARTITION skip its validation scan.
-        cursor.execute(
-            f"ALTER TABLE {staging} ADD CONSTRAINT {staging}_capture"
-            f" CHECK (capture_id = {literal(capture_id)}), {defaults}"
-        )
+        cursor.execute(f"CREATE TABLE {staging} (LIKE {table} INCLUDING GENERATED)")
+        # Only the per-row columns are loaded; the shared ones come back after the load.
+        dropped = ", ".join(f"DROP COLUMN {quote(column)}" for column in ["id", *constants])
+        cursor.execute(f"ALTER TABLE {staging} {dropped}")
     yield CaptureTarget(staging, {}, partitioned=True)
+    # Columns added with a constant DEFAULT to a filled table are not written into its rows:
+    # PostgreSQL keeps the value once, in the catalog, and every row reads it from there. So
+    # the values all rows share cost no space and no write, however many rows the capture has.
+    # ``id`` comes back empty (NULL): see finra.partitions.
+    added = [
+        f"ADD COLUMN {quote(column)} {fields[column].db_type(connection)} NOT NULL"
+        f" DEFAULT {literal(_as_text(value))}"
+        for column, value in constants.items()
+    ]
+    added.append(f"ADD COLUMN {quote('id')} bigint")
+    # The CHECK lets ATTACH PARTITION skip its own validation scan.
+    added.append(
+        f"ADD CONSTRAINT {staging}_capture CHECK ({quote('capture_id')} = {literal(capture_id)})"
+    )
     partition = partition_name(table, capture_id)
     with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {staging} {', '.join(added)}")
         if PARTITIONED_TABLES[table]:
             # Matches the parent's partitioned index, so ATTACH adopts it.
             cursor.execute(f"CREATE INDEX ON {staging} (symbol)")
