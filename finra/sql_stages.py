@@ -16,7 +16,7 @@ number of rows written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -159,9 +159,9 @@ def insert_select(
 # --- NORMALIZED -------------------------------------------------------------------------------
 
 
-def _distinct(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def _distinct(sql: str) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql)
         return cursor.fetchall()
 
 
@@ -200,6 +200,34 @@ _CANONICAL_SYMBOL = r"^[!-`{-~]*$"
 # Printable ASCII words separated by single spaces: ``collapse_whitespace`` leaves it alone.
 _CANONICAL_NAME = r"^([!-~]+( [!-~]+)*)?$"
 
+
+def _value_map(
+    name: str,
+    raw: str,
+    column: str,
+    canonical_pattern: str,
+    hinted: Sequence[str] | None,
+    rule: Callable[[str], str],
+) -> None:
+    """Temp table ``name`` (value, canonical) of the raw ``column`` values that ``rule`` changes.
+
+    The candidates are ``hinted`` (from the ingest) or, without hints, the distinct values the
+    database cannot tell are already canonical.
+    """
+    if hinted is None:
+        values = [
+            value
+            for (value,) in _distinct(
+                f"SELECT DISTINCT {column} FROM {raw} r"
+                f" WHERE {_needs_python(column, canonical_pattern)}"
+            )
+        ]
+    else:
+        values = list(hinted)
+    changed = ((value, rule(value)) for value in values)
+    _temp_table(name, ["value", "canonical"], [pair for pair in changed if pair[1] != pair[0]])
+
+
 _VENUES = "finra_tmp_venues"
 _SYMBOLS = "finra_tmp_symbols"
 _NAMES = "finra_tmp_issue_names"
@@ -227,7 +255,7 @@ def normalize_capture(
     if "venues" in hints:
         venues = [tuple(pair) for pair in hints["venues"]]
     else:
-        venues = _distinct(f"SELECT DISTINCT mpid, participant_name FROM {raw} r", [])
+        venues = _distinct(f"SELECT DISTINCT mpid, participant_name FROM {raw} r")
     _temp_table(
         _VENUES,
         ["mpid", "participant_name", "mpid_n", "venue_key", "venue_name"],
@@ -236,31 +264,16 @@ def normalize_capture(
             for mpid, name in venues
         ],
     )
-    if "symbols" in hints:
-        symbols = [(s,) for s in hints["symbols"]]
-    else:
-        symbols = _distinct(
-            f"SELECT DISTINCT symbol FROM {raw} r"
-            f" WHERE {_needs_python('symbol', _CANONICAL_SYMBOL)}",
-            [],
-        )
-    _temp_table(
+    _value_map(
         _SYMBOLS,
-        ["value", "canonical"],
-        [(s, s.strip().upper()) for (s,) in symbols if s.strip().upper() != s],
+        raw,
+        "symbol",
+        _CANONICAL_SYMBOL,
+        hints.get("symbols"),
+        lambda v: v.strip().upper(),
     )
-    if "issue_names" in hints:
-        names = [(n,) for n in hints["issue_names"]]
-    else:
-        names = _distinct(
-            f"SELECT DISTINCT issue_name FROM {raw} r"
-            f" WHERE {_needs_python('issue_name', _CANONICAL_NAME)}",
-            [],
-        )
-    _temp_table(
-        _NAMES,
-        ["value", "canonical"],
-        [(n, collapse_whitespace(n)) for (n,) in names if collapse_whitespace(n) != n],
+    _value_map(
+        _NAMES, raw, "issue_name", _CANONICAL_NAME, hints.get("issue_names"), collapse_whitespace
     )
     # Raw rows with their canonical symbol, issue name and venue columns.
     mapped = f"""
