@@ -224,7 +224,12 @@ class VenueShareRow(TierDatasetRow):
 
 
 class SymbolVenueShareRow(TierDatasetRow):
-    """A venue's share (0-1) of one symbol's weekly volume within the tier."""
+    """A venue's share (0-1) of one symbol's weekly volume within the tier.
+
+    A view over the normalized rows (``finra.views_sql``), not a table: the share is the row's
+    volume over its symbol's total, for every normalized capture with a complete VENUE_SHARE
+    capture. Its rows carry the normalized capture's id, like the stored calcs.
+    """
 
     symbol = models.TextField()
     venue_key = models.TextField()
@@ -232,11 +237,8 @@ class SymbolVenueShareRow(TierDatasetRow):
     share = models.FloatField()
 
     class Meta:
+        managed = False
         db_table = "finra_otc_transparency_symbol_venue_share"
-        indexes = [
-            _capture_index("finra_otc_svs"),
-            _symbol_index("finra_otc_svs"),
-        ]
 
 
 class SymbolHHIRow(TierDatasetRow):

@@ -41,8 +41,9 @@ from __future__ import annotations
 import hashlib
 
 # Dataset tables partitioned by capture_id on PostgreSQL, with their symbol-index names (the
-# Django ``SymbolIndex`` of the model: a partitioned btree on the parent), if any.
-PARTITIONED_TABLES: dict[str, str | None] = {
+# Django ``SymbolIndex`` of the model: a partitioned btree on the parent), if any: the tables
+# as migrations 0005 and 0006 found them (the symbol venue shares became a view in 0007).
+PARTITIONED_TABLES_0005: dict[str, str | None] = {
     "finra_otc_transparency_raw": None,
     "finra_otc_transparency_rejects": None,
     "finra_otc_transparency_normalized": "finra_otc_normalized_sym",
@@ -52,6 +53,13 @@ PARTITIONED_TABLES: dict[str, str | None] = {
     "finra_otc_transparency_symbol_hhi": "finra_otc_symbol_hhi_sym",
     "finra_otc_transparency_tier_hhi": None,
     "finra_otc_transparency_tier_split": "finra_otc_tier_split_sym",
+}
+
+# The partitioned dataset tables now.
+PARTITIONED_TABLES: dict[str, str | None] = {
+    table: index
+    for table, index in PARTITIONED_TABLES_0005.items()
+    if table != "finra_otc_transparency_symbol_venue_share"
 }
 
 

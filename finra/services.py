@@ -401,7 +401,7 @@ CALC_STAGES = (Stage.VENUE_VOLUME, Stage.VENUE_SHARE, Stage.HHI)
 # The tables each calc stage writes.
 CALC_MODELS: dict[str, tuple[type, ...]] = {
     Stage.VENUE_VOLUME: (VenueVolumeRow,),
-    Stage.VENUE_SHARE: (VenueShareRow, SymbolVenueShareRow),
+    Stage.VENUE_SHARE: (VenueShareRow,),
     Stage.HHI: (SymbolHHIRow, TierHHIRow),
 }
 
@@ -443,6 +443,8 @@ def tier_calc_compute(
                 counts = sql_stages.venue_volume(capture_id=capture_id, targets=targets)
             elif stage == Stage.VENUE_SHARE:
                 counts = sql_stages.venue_share(capture_id=capture_id, targets=targets)
+                # The symbol venue shares (a view) have one row per normalized row.
+                counts[SymbolVenueShareRow] = normalized.row_count
             else:
                 counts, metrics["tier_hhi"] = sql_stages.hhi(capture_id=capture_id, targets=targets)
         metrics = {"rows": {m._meta.db_table: n for m, n in counts.items()}, **metrics}

@@ -1,20 +1,31 @@
-"""SQL of the ``_latest`` views, shared by the migrations (plain SQL: SQLite and PostgreSQL).
+"""SQL of the dataset views, shared by the migrations (plain SQL: SQLite and PostgreSQL).
 
 ``finra_otc_transparency_captures_latest`` keeps, per (stage, week_ending, tier), the complete
 capture with the newest ``captured_at`` (ties, which need two runs in the same microsecond,
-go to the larger capture_id). Every dataset view keeps the rows whose capture is that one for
-the dataset's stage. Selecting the newest capture from the small captures table, instead of a
-max() over the dataset itself, keeps both "latest for one week and tier" (captures index, then
-the dataset's capture_id index) and "one symbol across weeks" (the dataset's symbol index) fast
-however much history accumulates.
+go to the larger capture_id). Every dataset's ``_latest`` view keeps the rows whose capture is
+that one for the dataset's stage. Selecting the newest capture from the small captures table,
+instead of a max() over the dataset itself, keeps both "latest for one week and tier" (captures
+index, then the dataset's capture partition or index) and "one symbol across weeks" (the
+dataset's symbol index) fast however much history accumulates.
 
-The views select ``d.*``: PostgreSQL expands that when a view is created, so a migration that
-adds a column to a dataset must drop and re-create its view (``drop_views``/``create_views``).
+``finra_otc_transparency_symbol_venue_share`` is itself a view (migration
+``0007_symbol_venue_share_view``): a venue's share of a symbol's volume is its normalized row's
+volume over the symbol's total, so the VENUE_SHARE stage does not write a second copy of the
+normalized rows; the view divides, for the normalized captures whose VENUE_SHARE capture is
+complete. The symbol's total is a window over (capture, week, tier, symbol): a filter on any of
+those (a symbol, a capture, a week) is applied before the window, so reading one symbol reads
+that symbol's rows through the normalized symbol index.
+
+The views select ``d.*`` or name the normalized columns: PostgreSQL fixes the column list when
+a view is created, so a migration that changes a dataset's columns must drop and re-create the
+views around it (``drop_views``/``create_views``).
 """
 
 from __future__ import annotations
 
 CAPTURES_TABLE = "finra_otc_transparency_captures"
+NORMALIZED_TABLE = "finra_otc_transparency_normalized"
+SYMBOL_VENUE_SHARE = "finra_otc_transparency_symbol_venue_share"
 
 CAPTURES_LATEST = f"""
 CREATE VIEW {CAPTURES_TABLE}_latest AS
@@ -29,17 +40,23 @@ WHERE c.status = 'complete'
   )
 """
 
-# Dataset table -> the stage of its captures.
-DATASET_VIEWS: dict[str, str] = {
+# Dataset table -> the stage of its captures: the tables when migration 0002 created the views
+# (the symbol venue shares were a table until 0007). Migrations 0002 and 0005 use this list.
+TABLES_0002: dict[str, str] = {
     "finra_otc_transparency_raw": "RAW",
     "finra_otc_transparency_rejects": "RAW",
-    "finra_otc_transparency_normalized": "NORMALIZED",
+    NORMALIZED_TABLE: "NORMALIZED",
     "finra_otc_transparency_venue_volume": "VENUE_VOLUME",
     "finra_otc_transparency_venue_share": "VENUE_SHARE",
-    "finra_otc_transparency_symbol_venue_share": "VENUE_SHARE",
+    SYMBOL_VENUE_SHARE: "VENUE_SHARE",
     "finra_otc_transparency_symbol_hhi": "HHI",
     "finra_otc_transparency_tier_hhi": "HHI",
     "finra_otc_transparency_tier_split": "TIER_SPLIT",
+}
+
+# The dataset tables now, with their stages.
+DATASET_TABLES: dict[str, str] = {
+    table: stage for table, stage in TABLES_0002.items() if table != SYMBOL_VENUE_SHARE
 }
 
 
@@ -53,11 +70,61 @@ WHERE d.capture_id IN (
 """
 
 
-def create_views() -> list[str]:
-    return [CAPTURES_LATEST] + [dataset_view(t, s) for t, s in DATASET_VIEWS.items()]
+def _symbol_venue_shares(name: str, captures: str) -> str:
+    """A view of the symbol venue shares of the normalized captures ``captures`` selects.
+
+    ``id`` is the normalized row's (NULL on PostgreSQL, see ``finra.partitions``). Sums of
+    integers are cast before dividing (PostgreSQL sums bigints as numeric); a zero total
+    gives shares of 0.
+    """
+    total = "CAST(SUM(n.share_quantity) OVER symbol_rows AS DOUBLE PRECISION)"
+    return f"""
+CREATE VIEW {name} AS
+SELECT n.id, n.capture_id, n.captured_at, n.week_ending, n.tier, n.symbol, n.venue_key,
+       n.share_quantity,
+       CASE WHEN {total} = 0 THEN 0.0
+            ELSE CAST(n.share_quantity AS DOUBLE PRECISION) / {total} END AS share
+FROM {NORMALIZED_TABLE} n
+WHERE n.capture_id IN ({captures})
+WINDOW symbol_rows AS (PARTITION BY n.capture_id, n.week_ending, n.tier, n.symbol)
+"""
 
 
-def drop_views() -> list[str]:
-    return [f"DROP VIEW IF EXISTS {t}_latest" for t in DATASET_VIEWS] + [
-        f"DROP VIEW IF EXISTS {CAPTURES_TABLE}_latest"
+SYMBOL_VENUE_SHARE_VIEW = _symbol_venue_shares(
+    SYMBOL_VENUE_SHARE,
+    f"SELECT c.capture_id FROM {CAPTURES_TABLE} c"
+    " WHERE c.stage = 'VENUE_SHARE' AND c.status = 'complete'",
+)
+# Its _latest view applies the latest-capture rule below the window, so the window only
+# ever sees the latest captures' rows.
+SYMBOL_VENUE_SHARE_LATEST_VIEW = _symbol_venue_shares(
+    f"{SYMBOL_VENUE_SHARE}_latest",
+    f"SELECT l.capture_id FROM {CAPTURES_TABLE}_latest l WHERE l.stage = 'VENUE_SHARE'",
+)
+
+
+def create_views(tables: dict[str, str] | None = None) -> list[str]:
+    """Create the views: the captures' and every table's ``_latest`` view, and (unless an
+    older migration passes its own ``tables``) the symbol venue share views."""
+    if tables is not None:
+        return [CAPTURES_LATEST] + [dataset_view(t, s) for t, s in tables.items()]
+    return [
+        CAPTURES_LATEST,
+        *(dataset_view(t, s) for t, s in DATASET_TABLES.items()),
+        SYMBOL_VENUE_SHARE_VIEW,
+        SYMBOL_VENUE_SHARE_LATEST_VIEW,
+    ]
+
+
+def drop_views(tables: dict[str, str] | None = None) -> list[str]:
+    """Drop what ``create_views`` with the same argument creates."""
+    if tables is not None:
+        return [f"DROP VIEW IF EXISTS {t}_latest" for t in tables] + [
+            f"DROP VIEW IF EXISTS {CAPTURES_TABLE}_latest"
+        ]
+    return [
+        f"DROP VIEW IF EXISTS {SYMBOL_VENUE_SHARE}_latest",
+        f"DROP VIEW IF EXISTS {SYMBOL_VENUE_SHARE}",
+        *(f"DROP VIEW IF EXISTS {t}_latest" for t in DATASET_TABLES),
+        f"DROP VIEW IF EXISTS {CAPTURES_TABLE}_latest",
     ]

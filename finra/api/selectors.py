@@ -25,10 +25,11 @@ def capture_ids_for_reading(
     tier: str | None = None,
     as_of: datetime | None = None,
 ) -> models.QuerySet:
-    """The capture_id chosen per (week_ending, tier) of ``stage``, as a subquery.
+    """The capture_id chosen per (week_ending, tier) of ``stage`` (a ``values`` queryset).
 
     A NOT EXISTS over the small captures table (as the ``_latest`` views do), so the dataset is
-    then read through its ``capture_id`` index however much history accumulates.
+    then read through its capture partitions (or ``capture_id`` index) however much history
+    accumulates.
     """
     candidates = Capture.objects.complete().filter(stage=stage)
     if as_of is not None:
@@ -69,7 +70,12 @@ def dataset_rows_for_reading(
         chosen = capture_ids_for_reading(
             stage=stage, week_ending=week_ending, tier=tier, as_of=as_of
         )
-        rows = model.objects.filter(capture_id__in=chosen)
+        # The chosen ids as values, not a subquery: PostgreSQL then reads only their partitions
+        # (pruned when the query is planned), and the filter applies below the window of the
+        # symbol venue share view instead of after it.
+        rows = model.objects.filter(
+            capture_id__in=list(chosen.values_list("capture_id", flat=True))
+        )
     if week_ending is not None:
         rows = rows.filter(week_ending=week_ending)
     if tier is not None:

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from finra.views_sql import create_views, drop_views
+from finra.views_sql import TABLES_0002, create_views, drop_views
 
 # Plain SQL that SQLite and PostgreSQL both accept; see finra/views_sql.py.
 
@@ -9,5 +9,5 @@ class Migration(migrations.Migration):
     dependencies = [("finra", "0001_initial")]
 
     operations = [
-        migrations.RunSQL(sql=create_views(), reverse_sql=drop_views()),
+        migrations.RunSQL(sql=create_views(TABLES_0002), reverse_sql=drop_views(TABLES_0002)),
     ]

@@ -13,8 +13,9 @@ select ``d.*`` and are re-created around the change.
 
 from django.db import migrations
 
-from finra.partitions import PARTITIONED_TABLES, literal, partition_name, sequence_name
-from finra.views_sql import create_views, drop_views
+from finra.partitions import PARTITIONED_TABLES_0005 as PARTITIONED_TABLES
+from finra.partitions import literal, partition_name, sequence_name
+from finra.views_sql import TABLES_0002, create_views, drop_views
 
 
 def _loaded_columns(cursor, table: str) -> str:
@@ -31,7 +32,7 @@ def partition(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
-        for statement in drop_views():
+        for statement in drop_views(TABLES_0002):
             cursor.execute(statement)
         for table, symbol_index in PARTITIONED_TABLES.items():
             old = f"{table}_unpartitioned"
@@ -63,7 +64,7 @@ def partition(apps, schema_editor):
             cursor.execute(f"ALTER TABLE {table} ALTER id SET DEFAULT nextval('{sequence}')")
             if symbol_index:
                 cursor.execute(f"CREATE INDEX {symbol_index} ON {table} (symbol)")
-        for statement in create_views():
+        for statement in create_views(TABLES_0002):
             cursor.execute(statement)
 
 
@@ -76,7 +77,7 @@ def unpartition(apps, schema_editor):
         if model._meta.db_table in PARTITIONED_TABLES
     }
     with schema_editor.connection.cursor() as cursor:
-        for statement in drop_views():
+        for statement in drop_views(TABLES_0002):
             cursor.execute(statement)
         for table, symbol_index in PARTITIONED_TABLES.items():
             parted = f"{table}_partitioned"
@@ -94,7 +95,7 @@ def unpartition(apps, schema_editor):
                 f" (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
             )
             cursor.execute(f"DROP TABLE {parted}")
-        for statement in create_views():
+        for statement in create_views(TABLES_0002):
             cursor.execute(statement)
 
 

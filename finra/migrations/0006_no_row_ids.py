@@ -7,7 +7,8 @@ Reversing gives every row an id again from a new sequence.
 
 from django.db import migrations
 
-from finra.partitions import PARTITIONED_TABLES, sequence_name
+from finra.partitions import PARTITIONED_TABLES_0005 as PARTITIONED_TABLES
+from finra.partitions import sequence_name
 
 
 def drop_row_ids(apps, schema_editor):
