@@ -207,11 +207,11 @@ def _value_map(
     canonical_pattern: str,
     hinted: Sequence[str] | None,
     rule: Callable[[str], str],
-) -> None:
+) -> int:
     """Temp table ``name`` (value, canonical) of the raw ``column`` values that ``rule`` changes.
 
     The candidates are ``hinted`` (from the ingest) or, without hints, the distinct values the
-    database cannot tell are already canonical.
+    database cannot tell are already canonical. Returns the number of values mapped.
     """
     if hinted is None:
         values = [
@@ -223,8 +223,9 @@ def _value_map(
         ]
     else:
         values = list(hinted)
-    changed = ((value, rule(value)) for value in values)
-    _temp_table(name, ["value", "canonical"], [pair for pair in changed if pair[1] != pair[0]])
+    changed = [(value, canonical) for value in values if (canonical := rule(value)) != value]
+    _temp_table(name, ["value", "canonical"], changed)
+    return len(changed)
 
 
 _VENUES = "finra_tmp_venues"
@@ -263,7 +264,7 @@ def normalize_capture(
             for mpid, name in venues
         ],
     )
-    _value_map(
+    symbols = _value_map(
         _SYMBOLS,
         raw,
         "symbol",
@@ -271,20 +272,25 @@ def normalize_capture(
         hints.get("symbols"),
         lambda v: v.strip().upper(),
     )
-    _value_map(
+    names = _value_map(
         _NAMES, raw, "issue_name", _CANONICAL_NAME, hints.get("issue_names"), collapse_whitespace
     )
-    # Raw rows with their canonical symbol, issue name and venue columns.
+    # Raw rows with their canonical symbol, issue name and venue columns. A mapping that maps
+    # nothing (FINRA's symbols are canonical already) is not joined: every row would probe it.
+    symbol, issue_name, joins = "r.symbol", "r.issue_name", []
+    if symbols:
+        symbol = "COALESCE(s.canonical, r.symbol)"
+        joins.append(f"LEFT JOIN {_SYMBOLS} s ON s.value = r.symbol")
+    if names:
+        issue_name = "COALESCE(n.canonical, r.issue_name)"
+        joins.append(f"LEFT JOIN {_NAMES} n ON n.value = r.issue_name")
     mapped = f"""
-        SELECT r.line_number,
-               COALESCE(s.canonical, r.symbol) AS symbol,
-               COALESCE(n.canonical, r.issue_name) AS issue_name,
+        SELECT r.line_number, {symbol} AS symbol, {issue_name} AS issue_name,
                v.venue_key, v.mpid_n AS mpid, v.venue_name,
                r.share_quantity, r.trade_count
         FROM {raw} r
         JOIN {_VENUES} v ON v.mpid = r.mpid AND v.participant_name = r.participant_name
-        LEFT JOIN {_SYMBOLS} s ON s.value = r.symbol
-        LEFT JOIN {_NAMES} n ON n.value = r.issue_name
+        {" ".join(joins)}
     """
     columns = [
         "symbol",
