@@ -380,8 +380,10 @@ def _first_row_text(mapped: str, *, target: CaptureTarget) -> None:
 _VENUE_TOTALS = "finra_tmp_venue_totals"
 
 
-def _venue_totals(capture_id: str) -> str:
-    """A temp table of per-venue names, volumes and distinct symbols of a normalized capture.
+@contextmanager
+def _venue_totals(capture_id: str) -> Iterator[str]:
+    """A temp table of per-venue names, volumes and distinct symbols of a normalized capture,
+    for the block; dropped when it ends.
 
     Normalized rows are unique per (symbol, venue_key), so a venue's row count is its number
     of distinct symbols. Where rows of one venue disagree on its name, the smallest is kept.
@@ -402,7 +404,8 @@ def _venue_totals(capture_id: str) -> str:
             FROM {_capture_rows(NormalizedRow, capture_id)} n GROUP BY venue_key
             """
         )
-    return _VENUE_TOTALS
+    yield _VENUE_TOTALS
+    _drop_temp_tables(_VENUE_TOTALS)
 
 
 def _venue_shares(venues: str) -> str:
@@ -425,21 +428,21 @@ Targets = dict[type[models.Model], CaptureTarget]
 
 
 def venue_volume(*, capture_id: str, targets: Targets) -> dict[type, int]:
-    rows = insert_select(
-        VenueVolumeRow,
-        target=targets[VenueVolumeRow],
-        columns=[
-            "venue_key",
-            "venue_name",
-            "mpid",
-            "share_quantity",
-            "trade_count",
-            "symbol_count",
-        ],
-        select=f"SELECT * FROM {_venue_totals(capture_id)}",
-        order_by=_largest_first(),
-    )
-    _drop_temp_tables(_VENUE_TOTALS)
+    with _venue_totals(capture_id) as venues:
+        rows = insert_select(
+            VenueVolumeRow,
+            target=targets[VenueVolumeRow],
+            columns=[
+                "venue_key",
+                "venue_name",
+                "mpid",
+                "share_quantity",
+                "trade_count",
+                "symbol_count",
+            ],
+            select=f"SELECT * FROM {venues}",
+            order_by=_largest_first(),
+        )
     return {VenueVolumeRow: rows}
 
 
@@ -450,15 +453,15 @@ def venue_share(*, capture_id: str, targets: Targets) -> dict[type, int]:
     is a view that computes them from the normalized rows (``finra.views_sql``) for captures
     with a complete VENUE_SHARE capture.
     """
-    venues = insert_select(
-        VenueShareRow,
-        target=targets[VenueShareRow],
-        columns=["venue_key", "venue_name", "mpid", "share_quantity", "share", "rank"],
-        select=_venue_shares(_venue_totals(capture_id)),
-        order_by=f"q.{connection.ops.quote_name('rank')}",
-    )
-    _drop_temp_tables(_VENUE_TOTALS)
-    return {VenueShareRow: venues}
+    with _venue_totals(capture_id) as venues:
+        rows = insert_select(
+            VenueShareRow,
+            target=targets[VenueShareRow],
+            columns=["venue_key", "venue_name", "mpid", "share_quantity", "share", "rank"],
+            select=_venue_shares(venues),
+            order_by=f"q.{connection.ops.quote_name('rank')}",
+        )
+    return {VenueShareRow: rows}
 
 
 def hhi(*, capture_id: str, targets: Targets) -> tuple[dict[type, int], float]:
@@ -485,17 +488,17 @@ def hhi(*, capture_id: str, targets: Targets) -> tuple[dict[type, int], float]:
             ) s
         """,
         )
-    tier = insert_select(
-        TierHHIRow,
-        target=targets[TierHHIRow],
-        columns=["hhi", "venue_count", "total_volume"],
-        select=f"""
-            SELECT COALESCE(SUM(share * share), 0.0) AS hhi, COUNT(*) AS venue_count,
-                   COALESCE({_int_sum("share_quantity")}, 0) AS total_volume
-            FROM ({_venue_shares(_venue_totals(capture_id))}) v
-        """,
-    )
-    _drop_temp_tables(_VENUE_TOTALS)
+    with _venue_totals(capture_id) as venues:
+        tier = insert_select(
+            TierHHIRow,
+            target=targets[TierHHIRow],
+            columns=["hhi", "venue_count", "total_volume"],
+            select=f"""
+                SELECT COALESCE(SUM(share * share), 0.0) AS hhi, COUNT(*) AS venue_count,
+                       COALESCE({_int_sum("share_quantity")}, 0) AS total_volume
+                FROM ({_venue_shares(venues)}) v
+            """,
+        )
     with connection.cursor() as cursor:
         condition, params = targets[TierHHIRow].capture_condition()
         cursor.execute(f"SELECT hhi FROM {targets[TierHHIRow].table} WHERE {condition}", params)
