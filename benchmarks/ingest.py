@@ -11,7 +11,9 @@ towards this worker's peak memory), then in one run:
 - times ``psql \\copy`` of the file into a bare table with the file's 8 columns;
 - runs ``ingest_week``, ``normalize_week`` and the four calcs through the work queue (the same
   code path as a qcluster worker) and reads each item's duration from ``core_executions``;
-- reports the worker's peak memory (``resource.getrusage`` maxrss).
+- reports the worker's peak memory (``resource.getrusage`` maxrss);
+- then times the data API's first page of the week's per-symbol datasets, as a desk reading
+  the new week right after its stages would (for information).
 
 Shared machines swing by half from one second to the next, so the whole round (\\copy, then
 the six stages) runs ``--rounds`` times (3 by default) and every figure is the median of its
@@ -134,7 +136,42 @@ def main() -> int:
     }
     for name, ok in checks.items():
         print(f"{'PASS' if ok else 'MISS'}  {name}")
+    print()
+    time_first_reads()
     return 0 if all(checks.values()) else 1
+
+
+def time_first_reads() -> None:
+    """Time the data API's first page of each per-symbol dataset of the week, right after
+    its stages ran, as a desk reading the new week would (for information: no target)."""
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    from finra.models import SymbolHHIRow
+
+    user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True})
+    client = APIClient(SERVER_NAME="localhost")
+    client.force_authenticate(user)
+    # The symbol traded on the most venues (the file also has rows without a symbol).
+    symbol = (
+        SymbolHHIRow.objects.filter(tier="OTC")
+        .order_by("-venue_count", "symbol")
+        .values_list("symbol", flat=True)
+        .first()
+    )
+    print("data API, right after the stages (count and first 500 rows)")
+    for query in (
+        f"symbol-venue-share?week_ending={WEEK}&tier=OTC",
+        f"hhi?week_ending={WEEK}&tier=OTC",
+        f"tier-split?week_ending={WEEK}",
+        f"hhi?symbol={symbol}",
+        f"symbol-venue-share?symbol={symbol}",
+    ):
+        started = time.monotonic()
+        response = client.get(f"/api/v1/finra/{query}")
+        elapsed = time.monotonic() - started
+        count = response.json()["count"] if response.status_code == 200 else "-"
+        print(f"  {query:<50}{elapsed * 1000:7.0f} ms  {response.status_code}  count {count}")
 
 
 def time_psql_copy(url: str, path: Path) -> float:

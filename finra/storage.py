@@ -28,7 +28,14 @@ import numpy as np
 import pandas as pd
 from django.db import connection, models
 
-from finra.partitions import PARTITIONED_TABLES, literal, partition_name, staging_name
+from finra.partitions import (
+    ANALYZED_TABLES,
+    PARTITIONED_TABLES,
+    STATISTICS_TARGET,
+    literal,
+    partition_name,
+    staging_name,
+)
 
 _ROWS_PER_WRITE = 100_000
 # The fast CSV form uses a quote character no FINRA value contains, so values go unquoted.
@@ -141,12 +148,25 @@ def capture_target(
         if PARTITIONED_TABLES[table]:
             # Matches the parent's partitioned index, so ATTACH adopts it.
             cursor.execute(f"CREATE INDEX ON {staging} (symbol)")
+        if table in ANALYZED_TABLES:
+            _analyze(cursor, staging)
         cursor.execute(f"DROP TABLE IF EXISTS {partition}")
         cursor.execute(f"ALTER TABLE {staging} RENAME TO {partition}")
         cursor.execute(
             f"ALTER TABLE {table} ATTACH PARTITION {partition}"
             f" FOR VALUES IN ({literal(capture_id)})"
         )
+
+
+def _analyze(cursor: Any, table: str) -> None:
+    """``ANALYZE table`` on the sample of ``STATISTICS_TARGET``, leaving the setting as it was."""
+    cursor.execute("SELECT current_setting('default_statistics_target')")
+    previous = cursor.fetchone()[0]
+    cursor.execute(
+        "SELECT set_config('default_statistics_target', %s, true)", [str(STATISTICS_TARGET)]
+    )
+    cursor.execute(f"ANALYZE {table}")
+    cursor.execute("SELECT set_config('default_statistics_target', %s, true)", [previous])
 
 
 def replace_capture_rows(

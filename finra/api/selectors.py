@@ -53,6 +53,7 @@ def dataset_rows_for_reading(
     tier: str | None = None,
     capture_id: str | None = None,
     as_of: datetime | None = None,
+    stage: str | None = None,
 ) -> models.QuerySet:
     """Rows of ``model`` at the asked-for version, unordered and unfiltered beyond the key.
 
@@ -60,8 +61,11 @@ def dataset_rows_for_reading(
     or before it; ``capture_id``: that capture only. ``week_ending`` and ``tier`` (canonical,
     or ``None`` for all) narrow the choice. Raises CaptureNotFound when ``capture_id`` names no
     complete capture of the dataset's stage, so a mistyped id is an error, not an empty answer.
+
+    ``stage`` chooses the captures by another stage than the model's: the normalized rows of the
+    captures whose VENUE_SHARE stage is complete are the rows the symbol venue share view reads.
     """
-    stage = DATASET_STAGES[model]
+    stage = stage or DATASET_STAGES[model]
     if capture_id is not None:
         if not Capture.objects.complete().filter(capture_id=capture_id, stage=stage).exists():
             raise CaptureNotFound(f"no complete {stage} capture {capture_id!r}")

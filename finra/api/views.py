@@ -26,7 +26,9 @@ from finra.api.permissions import CanViewDataset
 from finra.api.renderers import FinraCSVRenderer, FormatFirstNegotiation
 from finra.api.selectors import captures_for_reading, dataset_rows_for_reading
 from finra.models import (
+    DATASET_STAGES,
     Capture,
+    NormalizedRow,
     RejectRow,
     SymbolHHIRow,
     SymbolVenueShareRow,
@@ -45,8 +47,20 @@ CSV_MAX_ROWS = 200_000
 
 
 class DataPagination(LimitOffsetPagination):
+    """Limit/offset pages whose ``count`` the view may take from a cheaper queryset with the
+    same number of rows (``FinraListView.counted_rows``)."""
+
     default_limit = s.DEFAULT_LIMIT
     max_limit = s.MAX_LIMIT
+
+    def paginate_queryset(
+        self, queryset: Any, request: Request, view: Any = None
+    ) -> list[Any] | None:
+        self.counted = getattr(view, "counted", None)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_count(self, queryset: Any) -> int:
+        return super().get_count(queryset if self.counted is None else self.counted)
 
 
 ERROR_DESCRIPTIONS = {
@@ -90,15 +104,23 @@ class FinraListView(GenericAPIView):
     def rows(self, query: dict[str, Any]) -> models.QuerySet:
         raise NotImplementedError
 
+    def counted_rows(self, query: dict[str, Any]) -> models.QuerySet | None:
+        """Rows as many as ``rows(query)``, cheaper to count; None: count ``rows`` itself."""
+        return None
+
+    def _filtered(self, rows: models.QuerySet, query: dict[str, Any]) -> models.QuerySet:
+        return rows.filter(
+            **{field: query[name] for name, field in self.exact_filters.items() if name in query}
+        )
+
     def get(self, request: Request) -> Any:
         query = parse_query(self.query_serializer_class, request)
         try:
-            rows = self.rows(query)
+            rows = self._filtered(self.rows(query), query).order_by(*self.ordering, "id")
+            counted = self.counted_rows(query)
         except CaptureNotFound as exc:
             raise ApiError("not_found", str(exc), status_code=404) from None
-        rows = rows.filter(
-            **{field: query[name] for name, field in self.exact_filters.items() if name in query}
-        ).order_by(*self.ordering, "id")
+        self.counted = None if counted is None else self._filtered(counted, query)
         if request.accepted_renderer.format == "csv":
             return self.csv_response(rows, query)
         page = self.paginate_queryset(rows)
@@ -110,7 +132,7 @@ class FinraListView(GenericAPIView):
             offset = query.get("offset", 0)
             rows = rows[offset : offset + query.get("limit", s.DEFAULT_LIMIT)]
         else:
-            count = rows.count()
+            count = (rows if self.counted is None else self.counted).count()
             if count > CSV_MAX_ROWS:
                 raise ApiError(
                     "too_many_rows",
@@ -150,13 +172,18 @@ class DatasetListView(FinraListView):
 
     has_tier: ClassVar[bool] = True
 
-    def rows(self, query: dict[str, Any]) -> models.QuerySet:
+    def rows(
+        self, query: dict[str, Any], model: type[models.Model] | None = None
+    ) -> models.QuerySet:
+        """The dataset's rows at the asked version; with ``model``, that model's rows of the
+        captures chosen for the dataset."""
         return dataset_rows_for_reading(
-            self.model,
+            model or self.model,
             week_ending=query.get("week_ending"),
             tier=query.get("tier") if self.has_tier else None,
             capture_id=query.get("capture_id"),
             as_of=query.get("as_of"),
+            stage=DATASET_STAGES[self.model],
         )
 
 
@@ -272,6 +299,11 @@ class SymbolVenueShareView(DatasetListView):
     serializer_class = s.SymbolVenueShareOutputSerializer
     ordering = ("week_ending", "tier", "symbol", "venue_key")
     exact_filters: ClassVar = {"symbol": "symbol", "mpid": "venue_key"}
+
+    def counted_rows(self, query: dict[str, Any]) -> models.QuerySet:
+        # The view has one row per normalized row of the captures it shows; counting those
+        # rows skips computing every symbol's total (a second for a 1M-row week).
+        return self.rows(query, model=NormalizedRow)
 
 
 @list_schema(
