@@ -515,7 +515,11 @@ def tier_split_compute(
         with storage.capture_target(
             TierSplitRow, capture_id=capture_id, constants=constants
         ) as target:
-            rows = sql_stages.tier_split(target=target, used=used)
+            rows = sql_stages.tier_split(
+                target=target,
+                used=used,
+                rows={tier: capture.row_count for tier, capture in latest.items() if capture},
+            )
         _capture_save(
             capture_id=capture_id,
             stage=Stage.TIER_SPLIT,
