@@ -301,8 +301,9 @@ class SymbolVenueShareView(DatasetListView):
     exact_filters: ClassVar = {"symbol": "symbol", "mpid": "venue_key"}
 
     def counted_rows(self, query: dict[str, Any]) -> models.QuerySet:
-        # The view has one row per normalized row of the captures it shows; counting those
-        # rows skips computing every symbol's total (a second for a 1M-row week).
+        # The view has one row per normalized row of the captures it shows. Counting the view
+        # computes every symbol's total first: 0.4-0.5 s on a 1M-row week, against 0.2-0.3 s
+        # for counting the rows.
         return self.rows(query, model=NormalizedRow)
 
 
