@@ -20,7 +20,7 @@ import numpy as np
 
 from finra.parsing import HEADER_COLUMNS
 from finra.tiers import TIERS, Tier, canonical_tier, file_tier_description
-from finra.weeks import expected_publication_date, parse_week_ending
+from finra.weeks import expected_publication_date, is_business_day, parse_week_ending
 
 # (MPID, marketParticipantName, weight). The weight drives both how often a venue reports a
 # symbol and how much of the symbol's volume it gets, which makes the first few dominant.
@@ -143,7 +143,8 @@ def generate_week_file(
 
     ``revision=0`` is the first publication (``lastUpdateDate`` = expected publication date).
     ``revision=n`` is FINRA restating the same week: the same symbols and venues in the same
-    order, about 5% of the volumes changed, and ``lastUpdateDate`` 7 days later per revision.
+    order, about 5% of the volumes changed, and ``lastUpdateDate`` 7 days later per revision
+    (the next business day when that is a market holiday).
     """
     week_ending = parse_week_ending(week_ending)
     tier = canonical_tier(tier)
@@ -159,6 +160,8 @@ def generate_week_file(
     last_update = expected_publication_date(week_ending, tier) + timedelta(
         days=_RESTATEMENT_DELAY_DAYS * revision
     )
+    while not is_business_day(last_update):
+        last_update += timedelta(days=1)
     columns = [
         [file_tier_description(tier)] * rows,
         layout["symbols"],

@@ -8,22 +8,24 @@ ingest the wrong data under the right-looking key.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime, timedelta
+
+import holidays
 
 from finra.tiers import Tier, canonical_tier
 
 FRIDAY = 4  # date.weekday(): Monday is 0
-MONDAY = 0
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
-# FINRA publishes NMS Tier 1 about two weeks after the week ends and Tier 2 / OTC about four
-# weeks after, on a Monday: 10 and 24 days after the Friday.
+# From the Friday to the first Monday after FINRA's two-week (Tier 1) or four-week (Tier 2, OTC)
+# embargo: Friday + 14 days is a Friday, the Monday after is 3 days on.
 _PUBLICATION_DELAY_DAYS: dict[str, int] = {
-    Tier.NMS_TIER_1: 10,
-    Tier.NMS_TIER_2: 24,
-    Tier.OTC: 24,
+    Tier.NMS_TIER_1: 17,
+    Tier.NMS_TIER_2: 31,
+    Tier.OTC: 31,
 }
 
 
@@ -104,11 +106,13 @@ def lookback_week_endings(today: date, weeks: int) -> list[date]:
 
 
 def expected_publication_date(week_ending: str | date, tier: str) -> date:
-    """When FINRA should publish the week's file for the tier (its ``lastUpdateDate``).
+    """When FINRA first publishes the week's file for the tier (its ``lastUpdateDate``).
 
-    NMS Tier 1 appears the Monday 10 days after the week ends, Tier 2 and OTC the Monday 24
-    days after; a Monday that is a market holiday moves to the next business day. Schedulers use
-    this to avoid polling FINRA before data can exist.
+    FINRA publishes NMS Tier 1 no earlier than two weeks after the week ends and Tier 2 and OTC
+    no earlier than four weeks after, on the first Monday after that: the Friday plus 17 or 31
+    days. A Monday that is a market holiday moves to the next business day (week ending
+    2023-05-12, Tier 1: Tuesday 2023-05-30, after Memorial Day). Schedulers use this to avoid
+    polling FINRA before data can exist.
     """
     friday = parse_week_ending(week_ending)
     publication = friday + timedelta(days=_PUBLICATION_DELAY_DAYS[canonical_tier(tier)])
@@ -123,65 +127,17 @@ def is_business_day(day: date) -> bool:
 
 
 def is_market_holiday(day: date) -> bool:
-    """Whether ``day`` is a full-day NYSE holiday (regular rules only, computed, no library).
+    """Whether ``day`` is a full-day NYSE closure.
 
-    Covers New Year's Day, Martin Luther King Jr. Day, Washington's Birthday, Good Friday,
-    Memorial Day, Juneteenth (from 2022), Independence Day, Labor Day, Thanksgiving and
-    Christmas, with NYSE observance: a Sunday holiday moves to Monday, a Saturday holiday to
-    Friday, except New Year's Day on a Saturday, which NYSE does not observe. One-off closures
-    (national days of mourning, hurricanes) are not predictable and are not covered.
+    The regular holidays with NYSE's observance rules, and the one-off closures the ``holidays``
+    package records (the National Day of Mourning of 2025-01-09, for instance).
     """
-    return day in _market_holidays(day.year)
+    return day in _nyse_holidays(day.year)
 
 
-def _market_holidays(year: int) -> frozenset[date]:
-    holidays = {
-        _nth_weekday(year, 1, MONDAY, 3),  # Martin Luther King Jr. Day
-        _nth_weekday(year, 2, MONDAY, 3),  # Washington's Birthday (Presidents' Day)
-        _easter_sunday(year) - timedelta(days=2),  # Good Friday
-        _last_weekday(year, 5, MONDAY),  # Memorial Day
-        _nth_weekday(year, 9, MONDAY, 1),  # Labor Day
-        _nth_weekday(year, 11, 3, 4),  # Thanksgiving: fourth Thursday
-        _observed(date(year, 7, 4)),
-        _observed(date(year, 12, 25)),
-    }
-    if year >= 2022:
-        holidays.add(_observed(date(year, 6, 19)))
-    new_year = date(year, 1, 1)
-    if new_year.weekday() != 5:  # NYSE skips New Year's Day when it falls on a Saturday
-        holidays.add(_observed(new_year))
-    return frozenset(holidays)
-
-
-def _observed(holiday: date) -> date:
-    if holiday.weekday() == 5:
-        return holiday - timedelta(days=1)
-    if holiday.weekday() == 6:
-        return holiday + timedelta(days=1)
-    return holiday
-
-
-def _nth_weekday(year: int, month: int, weekday: int, nth: int) -> date:
-    first = date(year, month, 1)
-    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
-
-
-def _last_weekday(year: int, month: int, weekday: int) -> date:
-    next_month_first = date(year + month // 12, month % 12 + 1, 1)
-    last = next_month_first - timedelta(days=1)
-    return last - timedelta(days=(last.weekday() - weekday) % 7)
-
-
-def _easter_sunday(year: int) -> date:
-    # Anonymous Gregorian algorithm (Meeus/Jones/Butcher).
-    a = year % 19
-    b, c = divmod(year, 100)
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    el = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * el) // 451
-    month, day = divmod(h + el - 7 * m + 114, 31)
-    return date(year, month, day + 1)
+@functools.cache
+def _nyse_holidays(year: int) -> frozenset[date]:
+    # A frozen copy per year rather than one shared, self-expanding holidays object: that object
+    # marks a year as loaded before it has filled it in, so a thread reading at the same moment
+    # could see the year without its holidays.
+    return frozenset(holidays.financial_holidays("NYSE", years=year))

@@ -8,7 +8,6 @@ from finra.calcs import venue_share
 from finra.normalize import normalize_frame
 from finra.parsing import HEADER_COLUMNS, parse_weekly_file
 from finra.samplegen import generate_week_file, sample_file_name, write_sample_set
-from finra.weeks import expected_publication_date
 
 WEEK_ENDING = date(2025, 12, 12)
 
@@ -29,17 +28,21 @@ def test_same_arguments_give_the_same_bytes():
 
 
 @pytest.mark.parametrize(
-    ("tier", "description"),
-    [("NMS_TIER_1", "NMS Tier 1"), ("NMS_TIER_2", "NMS Tier 2"), ("OTC", "OTC")],
+    ("tier", "description", "published"),
+    [
+        ("NMS_TIER_1", "NMS Tier 1", date(2025, 12, 29)),
+        ("NMS_TIER_2", "NMS Tier 2", date(2026, 1, 12)),
+        ("OTC", "OTC", date(2026, 1, 12)),
+    ],
 )
-def test_files_parse_cleanly_in_the_real_layout(tier, description):
+def test_files_parse_cleanly_in_the_real_layout(tier, description, published):
     data = generate(tier=tier)
     assert data.decode().splitlines()[0] == "|".join(HEADER_COLUMNS)
     parsed = parse(data, tier=tier)
     assert parsed.rejects == []
     assert parsed.total_rows == parsed.row_count == 2000
     assert set(parsed.frame["tier_description"]) == {description}
-    assert parsed.source_last_update_date == expected_publication_date(WEEK_ENDING, tier)
+    assert parsed.source_last_update_date == published
     assert normalize_frame(parsed.frame, tier=tier).merged_duplicates == 0
 
 
@@ -73,7 +76,10 @@ def test_restatement_changes_some_volumes_and_publishes_later():
     original = parse(generate())
     restated = parse(generate(revision=1))
     assert restated.sha256 != original.sha256
-    assert restated.source_last_update_date == date(2026, 1, 12)  # 2026-01-05 + 7 days
+    # First published Monday 2026-01-12; + 7 days is Martin Luther King Jr. Day: the Tuesday.
+    assert original.source_last_update_date == date(2026, 1, 12)
+    assert restated.source_last_update_date == date(2026, 1, 20)
+    assert parse(generate(revision=2)).source_last_update_date == date(2026, 1, 26)
     same_layout = ["symbol", "issue_name", "participant_name", "mpid"]
     assert restated.frame[same_layout].equals(original.frame[same_layout])
     changed = (restated.frame["share_quantity"] != original.frame["share_quantity"]).sum()

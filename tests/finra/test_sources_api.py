@@ -65,14 +65,14 @@ def test_pages_through_every_record_and_writes_the_weekly_file_layout(api):
     lines = content.data.decode("utf-8").split("\n")
     assert lines[0] == HEADER
     assert lines[1] == (
-        "NMS Tier 1|AAPL|Apple Inc. Common Stock|UBS Securities LLC|UBSA|1000|10|2025-12-22"
+        "NMS Tier 1|AAPL|Apple Inc. Common Stock|UBS Securities LLC|UBSA|1000|10|2025-12-29"
     )
     assert lines[-1] == ""  # a final newline
     assert len(lines) == 1 + 250 + 1
     parsed = parse_weekly_file(content.data, week_ending=WEEK_ENDING, tier="NMS_TIER_1")
     assert parsed.row_count == 250
     assert parsed.rejects == []
-    assert parsed.source_last_update_date == date(2025, 12, 22)
+    assert parsed.source_last_update_date == date(2025, 12, 29)
     de_minimis = parsed.frame[parsed.frame.participant_name == "De Minimis Firms"]
     assert len(de_minimis) > 0
     assert set(de_minimis.mpid) == {""}

@@ -9,6 +9,7 @@ from finra.weeks import (
     InvalidWeekEnding,
     expected_publication_date,
     fridays_between,
+    is_business_day,
     is_market_holiday,
     last_completed_week_ending,
     lookback_week_endings,
@@ -94,20 +95,37 @@ def test_lookback_week_endings_oldest_first():
         lookback_week_endings(date(2025, 12, 15), -1)
 
 
-def test_publication_dates_are_mondays_two_and_four_weeks_later():
-    # 2025-12-12 + 10 days = Monday 2025-12-22; + 24 days = Monday 2026-01-05.
-    assert expected_publication_date("2025-12-12", "NMS_TIER_1") == date(2025, 12, 22)
-    assert expected_publication_date("2025-12-12", "T2") == date(2026, 1, 5)
-    assert expected_publication_date(date(2025, 12, 12), "OTC") == date(2026, 1, 5)
+@pytest.mark.parametrize(
+    ("week_ending", "tier", "published"),
+    [
+        # FINRA's API: week of Monday 2023-05-08, initialPublishedDate 2023-05-30 (Tier 1). The
+        # Monday, 2023-05-12 + 17 days, is Memorial Day.
+        ("2023-05-12", "NMS_TIER_1", date(2023, 5, 30)),
+        # The real OTC file with lastUpdateDate 2025-12-15 holds the week ending 2025-11-14.
+        ("2025-11-14", "OTC", date(2025, 12, 15)),
+        # Plain weeks: Friday + 17 days (Tier 1), + 31 days (Tier 2 and OTC), both Mondays.
+        ("2025-12-05", "NMS_TIER_1", date(2025, 12, 22)),
+        ("2025-12-12", "T1", date(2025, 12, 29)),
+        ("2025-11-28", "NMS_TIER_2", date(2025, 12, 29)),
+        (date(2025, 12, 12), "OTCE", date(2026, 1, 12)),
+        ("2025-12-12", "T2", date(2026, 1, 12)),
+        # Christmas Day and New Year's Day on the Monday: the Tuesday.
+        ("2023-12-08", "NMS_TIER_1", date(2023, 12, 26)),
+        ("2023-12-15", "NMS_TIER_1", date(2024, 1, 2)),
+        ("2023-11-24", "NMS_TIER_2", date(2023, 12, 26)),
+        ("2023-12-01", "OTC", date(2024, 1, 2)),
+        # Martin Luther King Jr. Day and Labor Day.
+        ("2025-12-19", "NMS_TIER_2", date(2026, 1, 20)),
+        ("2025-08-15", "NMS_TIER_1", date(2025, 9, 2)),
+    ],
+)
+def test_expected_publication_date(week_ending, tier, published):
+    assert expected_publication_date(week_ending, tier) == published
 
 
-def test_publication_moves_past_a_holiday_monday():
-    # 2025-01-10 + 10 days = Monday 2025-01-20, Martin Luther King Jr. Day -> Tuesday.
-    assert expected_publication_date("2025-01-10", "NMS_TIER_1") == date(2025, 1, 21)
-    # 2025-08-08 + 24 days = Monday 2025-09-01, Labor Day -> Tuesday.
-    assert expected_publication_date("2025-08-08", "OTC") == date(2025, 9, 2)
-    # 2025-12-19 + 10 days = Monday 2025-12-29: a normal business day.
-    assert expected_publication_date("2025-12-19", "NMS_TIER_1") == date(2025, 12, 29)
+def test_publication_date_refuses_a_non_friday():
+    with pytest.raises(InvalidWeekEnding):
+        expected_publication_date("2025-12-15", "OTC")
 
 
 @pytest.mark.parametrize(
@@ -128,10 +146,21 @@ def test_publication_moves_past_a_holiday_monday():
         (date(2025, 11, 27), True),  # Thanksgiving
         (date(2022, 12, 26), True),  # Christmas on a Sunday: observed Monday
         (date(2025, 12, 22), False),
+        (date(2025, 1, 9), True),  # National Day of Mourning for former President Jimmy Carter
+        (date(2025, 1, 8), False),
+        (date(2018, 12, 5), True),  # National Day of Mourning for George H. W. Bush
+        (date(2012, 10, 29), True),  # Hurricane Sandy
     ],
 )
 def test_market_holidays(day, holiday):
     assert is_market_holiday(day) is holiday
+
+
+def test_business_days_skip_weekends_and_closures():
+    assert is_business_day(date(2025, 1, 8)) is True
+    assert is_business_day(date(2025, 1, 9)) is False  # a one-off closure on a Thursday
+    assert is_business_day(date(2025, 1, 11)) is False  # Saturday
+    assert is_business_day(date(2025, 5, 26)) is False  # Memorial Day
 
 
 @pytest.mark.parametrize(
