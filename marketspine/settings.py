@@ -169,6 +169,8 @@ FINRA_API_BASE_URL = env_str("FINRA_API_BASE_URL", "https://api.finra.org")
 FINRA_API_PAGE_SIZE = env_int("FINRA_API_PAGE_SIZE", 5000, minimum=1)
 FINRA_API_MAX_RETRIES = env_int("FINRA_API_MAX_RETRIES", 5, minimum=0)
 FINRA_API_BACKOFF_SECONDS = env_float("FINRA_API_BACKOFF_SECONDS", 2.0, minimum=0)
+# Hours after 10:00 New York on FINRA's publication date before a missing week counts as overdue.
+FINRA_PUBLICATION_GRACE_HOURS = env_int("FINRA_PUBLICATION_GRACE_HOURS", 6, minimum=0)
 
 # --- django-q2: an executor only; core_work_items owns state and retries ---------------------
 WORKQUEUE_BROKER = env_choice("WORKQUEUE_BROKER", "orm", ("orm", "redis"))

@@ -47,6 +47,16 @@ def test_production_refuses_to_start_without_a_secret_key():
         ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
         ("WORKQUEUE_BROKER", "kafka", "WORKQUEUE_BROKER='kafka' must be one of: orm, redis"),
         ("DATABASE_URL", "nonsense://x", "DATABASE_URL is not a valid database URL"),
+        (
+            "FINRA_PUBLICATION_GRACE_HOURS",
+            "-1",
+            "FINRA_PUBLICATION_GRACE_HOURS=-1 must be at least 0",
+        ),
+        (
+            "FINRA_PUBLICATION_GRACE_HOURS",
+            "6.5",
+            "FINRA_PUBLICATION_GRACE_HOURS='6.5' is not an integer",
+        ),
     ],
 )
 def test_a_bad_value_is_an_error_at_start_up_naming_the_variable(variable, value, message):
