@@ -15,7 +15,11 @@ from workqueue.services import Actor, work_item_enqueue
 DATA = Path(__file__).parent / "data"
 CORPUS = Path(__file__).parent / "corpus"
 REAL_FILE = DATA / "finra_otc_weekly_otc_20251215.psv"
-REAL_WEEK = "2025-12-12"
+# The real file's lastUpdateDate is 2025-12-15: FINRA published it 31 days after the week ending
+# 2025-11-14, the week it holds.
+REAL_WEEK = "2025-11-14"
+# The week the bad-input corpus is written for (see corpus/README.md).
+CORPUS_WEEK = "2025-12-12"
 DOMAIN = "finra.otc_transparency"
 
 

@@ -181,7 +181,7 @@ def test_venue_volume_counts_distinct_symbols(hand_week):
 
 @pytest.fixture(scope="module")
 def real_week():
-    parsed = parse_weekly_file(REAL_FILE.read_bytes(), week_ending=date(2025, 12, 12), tier="OTC")
+    parsed = parse_weekly_file(REAL_FILE.read_bytes(), week_ending=date(2025, 11, 14), tier="OTC")
     return normalize_frame(parsed.frame, tier="OTC").frame
 
 

@@ -8,6 +8,8 @@ from django.core.management import CommandError, call_command
 
 from finra.management.commands.bootstrap_demo import expected_stages, shipped_partitions
 from finra.parsing import parse_weekly_file
+from finra.weeks import expected_publication_date
+from tests.finra.conftest import REAL_FILE
 
 
 def digest(root) -> dict[str, str]:
@@ -93,25 +95,25 @@ def test_generate_finra_sample_refuses_bad_flags(tmp_path, flags, message):
 
 def test_demo_expects_every_stage_of_the_shipped_weeks(tmp_path):
     for name in (
+        "2025-11-14/OTC.psv",
         "2025-12-05/NMS_TIER_1.psv",
         "2025-12-05/NMS_TIER_2.psv",
         "2025-12-05/OTC.psv",
-        "2025-12-12/OTC.psv",
         "notes/OTC.psv",
     ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     partitions = shipped_partitions(tmp_path)
     assert partitions == [
+        ("2025-11-14", "OTC"),
         ("2025-12-05", "NMS_TIER_1"),
         ("2025-12-05", "NMS_TIER_2"),
         ("2025-12-05", "OTC"),
-        ("2025-12-12", "OTC"),
     ]
     expected = expected_stages(partitions)
     assert len(expected) == 4 * 5 + 1  # five tier stages per file, one split for the full week
     assert ('{"week_ending":"2025-12-05"}', "TIER_SPLIT") in expected
-    assert ('{"week_ending":"2025-12-12"}', "TIER_SPLIT") not in expected
+    assert ('{"week_ending":"2025-11-14"}', "TIER_SPLIT") not in expected
 
 
 def test_shipped_sample_set_is_small_and_parses():
@@ -122,4 +124,21 @@ def test_shipped_sample_set_is_small_and_parses():
     assert sum(p.stat().st_size for p in files) < 2 * 1024 * 1024
     for path in files:
         week, tier = path.parent.name, path.stem
-        assert parse_weekly_file(path.read_bytes(), week_ending=week, tier=tier).row_count > 0
+        parsed = parse_weekly_file(path.read_bytes(), week_ending=week, tier=tier)
+        assert parsed.row_count > 0
+        # Each file sits under the week it holds: FINRA published it on the calendar's date.
+        assert parsed.source_last_update_date == expected_publication_date(week, tier), path
+    assert (root / "2025-11-14" / "OTC.psv").read_bytes() == REAL_FILE.read_bytes()
+
+
+def test_shipped_generated_weeks_are_what_the_documented_command_writes(tmp_path, settings):
+    call_command(
+        "generate_finra_sample",
+        *("--weeks", "2", "--rows", "2000", "--seed", "42", "--end-week", "2025-12-05"),
+        *("--out", str(tmp_path)),
+        stdout=StringIO(),
+    )
+    shipped = digest(settings.BASE_DIR / "data" / "finra")
+    generated = digest(tmp_path)
+    assert len(generated) == 6
+    assert {name: shipped.get(name) for name in generated} == generated

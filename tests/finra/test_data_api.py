@@ -23,8 +23,8 @@ pytestmark = pytest.mark.django_db
 API = "/api/v1/finra"
 DAY_1 = datetime(2025, 12, 15, 14, 0, tzinfo=UTC)
 DAY_2 = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
-OLD_ID = "finra.otc_transparency:OTC:2025-12-12:20251215"
-NEW_ID = "finra.otc_transparency:OTC:2025-12-12:20260105"
+OLD_ID = "finra.otc_transparency:OTC:2025-11-14:20251215"
+NEW_ID = "finra.otc_transparency:OTC:2025-11-14:20260105"
 ENDPOINTS = (
     "captures",
     "venue-volume",
@@ -51,7 +51,7 @@ def desk() -> APIClient:
 
 @pytest.fixture
 def real_week(place_file) -> None:
-    """The real OTC file of week 2025-12-12, captured on DAY_1, through every calc."""
+    """The real OTC file of week 2025-11-14, captured on DAY_1, through every calc."""
     place_file(REAL_WEEK, "OTC", REAL_FILE)
     with time_machine.travel(DAY_1, tick=False):
         enqueue("ingest_week", {"week_ending": REAL_WEEK, "tier": "OTC"}, params={"tier": "OTC"})
@@ -253,7 +253,7 @@ def test_csv_exports_every_matching_row_with_a_header(real_week, desk):
     assert read_csv(response) == []
 
     response = desk.get(f"{API}/hhi", {"format": "csv", "week_ending": REAL_WEEK})
-    assert response["Content-Disposition"] == 'attachment; filename="finra-hhi-2025-12-12.csv"'
+    assert response["Content-Disposition"] == 'attachment; filename="finra-hhi-2025-11-14.csv"'
     rows = read_csv(response)
     assert len(rows) == 3111  # all of them, not one page
     assert list(rows[0]) == s.SymbolHHIOutputSerializer.Meta.fields

@@ -112,7 +112,7 @@ def test_empty_symbol_stays_empty():
 
 
 def test_real_file_normalizes_without_merging():
-    parsed = parse_weekly_file(REAL_FILE.read_bytes(), week_ending=date(2025, 12, 12), tier="OTC")
+    parsed = parse_weekly_file(REAL_FILE.read_bytes(), week_ending=date(2025, 11, 14), tier="OTC")
     result = normalize_frame(parsed.frame, tier="OTCE")
     frame = result.frame
     assert result.merged_duplicates == 0

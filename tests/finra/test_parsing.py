@@ -13,7 +13,8 @@ HERE = Path(__file__).parent
 CORPUS = HERE / "corpus"
 DATA = HERE / "data"
 REAL_FILE = DATA / "finra_otc_weekly_otc_20251215.psv"
-WEEK_ENDING = date(2025, 12, 12)
+WEEK_ENDING = date(2025, 12, 12)  # the week the corpus is written for
+REAL_WEEK_ENDING = date(2025, 11, 14)  # the week the real file holds
 
 HEADER = (
     "tierDescription|issueSymbolIdentifier|issueName|marketParticipantName|MPID|"
@@ -97,7 +98,7 @@ def test_reject_ratio_at_the_limit_passes_and_above_it_fails():
 
 def test_real_file_parses_completely():
     data = REAL_FILE.read_bytes()
-    parsed = parse(data)
+    parsed = parse(data, week_ending=REAL_WEEK_ENDING)
     frame = parsed.frame
     assert parsed.total_rows == parsed.row_count == len(frame) == 5328
     assert parsed.rejects == []
@@ -136,7 +137,7 @@ def test_real_file_parses_completely():
 
 
 def test_real_file_keeps_names_verbatim():
-    frame = parse(REAL_FILE.read_bytes()).frame
+    frame = parse(REAL_FILE.read_bytes(), week_ending=REAL_WEEK_ENDING).frame
     raw_lines = REAL_FILE.read_text().splitlines()
     with_double_space = frame[frame["issue_name"].str.contains("  ", regex=False)]
     assert len(with_double_space) > 0
@@ -148,9 +149,9 @@ def test_real_file_keeps_names_verbatim():
 
 def test_the_partition_tier_may_use_any_finra_spelling():
     data = REAL_FILE.read_bytes()
-    assert parse(data, tier="OTCE").row_count == 5328
+    assert parse(data, week_ending=REAL_WEEK_ENDING, tier="OTCE").row_count == 5328
     with pytest.raises(FinraFileError, match=r"tier column says OTC .* partition is NMS_TIER_1"):
-        parse(data, tier="T1")
+        parse(data, week_ending=REAL_WEEK_ENDING, tier="T1")
 
 
 def test_file_for_a_later_week_is_refused():

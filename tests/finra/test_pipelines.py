@@ -52,7 +52,7 @@ def test_real_otc_file_through_ingest_normalize_and_calcs(place_file):
     raw_capture = Capture.objects.get(stage=Stage.RAW)
     assert raw_capture.row_count == 5328
     assert raw_capture.source_last_update_date.isoformat() == "2025-12-15"
-    assert raw_capture.source_origin == "file:2025-12-12/OTC.psv"
+    assert raw_capture.source_origin == "file:2025-11-14/OTC.psv"
     assert len(raw_capture.source_sha256) == 64
 
     assert NormalizedRow.objects.count() == 5328
@@ -73,7 +73,7 @@ def test_real_otc_file_through_ingest_normalize_and_calcs(place_file):
     assert latest_view("symbol_hhi", "count(*)", "WHERE venue_count = 1 AND hhi = 1.0") == [(1625,)]
     assert TierHHIRow.objects.get().total_volume == 1_335_995_901
 
-    key = '{"tier":"OTC","week_ending":"2025-12-12"}'
+    key = '{"tier":"OTC","week_ending":"2025-11-14"}'
     manifest = dict(
         ManifestEntry.objects.filter(partition_key=key).values_list("stage", "row_count")
     )

@@ -12,7 +12,7 @@ from django.db import connection
 import finra.sources
 from finra.models import Capture, RejectRow
 from finra.sources import NotPublishedYet, SourceContent
-from tests.finra.conftest import CORPUS, REAL_FILE, REAL_WEEK, enqueue, run_queue
+from tests.finra.conftest import CORPUS, CORPUS_WEEK, REAL_FILE, REAL_WEEK, enqueue, run_queue
 from tests.finra.test_parsing import CORPUS_ROWS
 from workqueue.exceptions import InvalidPartitionKey
 from workqueue.models import ManifestEntry, WorkItem
@@ -20,7 +20,8 @@ from workqueue.states import WorkState
 
 pytestmark = pytest.mark.django_db
 
-OTC_KEY = {"week_ending": REAL_WEEK, "tier": "OTC"}
+OTC_KEY = {"week_ending": CORPUS_WEEK, "tier": "OTC"}
+REAL_OTC_KEY = {"week_ending": REAL_WEEK, "tier": "OTC"}
 DATASETS = (
     "captures",
     "raw",
@@ -54,11 +55,11 @@ def test_corpus_covers_at_least_fifteen_bad_files():
 )
 def test_structural_errors_fail_the_item_and_change_nothing(place_file, file_name, fragment):
     # A good capture of another week exists: the bad file must not touch it either.
-    place_file("2025-12-05", "OTC", REAL_FILE)
-    enqueue("ingest_week", {"week_ending": "2025-12-05", "tier": "OTC"})
+    place_file(REAL_WEEK, "OTC", REAL_FILE)
+    enqueue("ingest_week", REAL_OTC_KEY)
     run_queue()
     before = snapshot()
-    place_file(REAL_WEEK, "OTC", CORPUS / file_name)
+    place_file(CORPUS_WEEK, "OTC", CORPUS / file_name)
 
     item = enqueue("ingest_week", OTC_KEY)
     run_queue()
@@ -83,7 +84,7 @@ def test_rejected_rows_are_stored_and_the_rest_captured(
     place_file, settings, file_name, line, fragment
 ):
     settings.FINRA_MAX_REJECT_RATIO = 1.0  # one bad row of three is far above the default
-    place_file(REAL_WEEK, "OTC", CORPUS / file_name)
+    place_file(CORPUS_WEEK, "OTC", CORPUS / file_name)
     item = enqueue("ingest_week", OTC_KEY)
     run_queue()
 
@@ -99,7 +100,7 @@ def test_rejected_rows_are_stored_and_the_rest_captured(
 
 
 def test_a_rejected_row_above_the_default_ratio_fails_and_changes_nothing(place_file):
-    place_file(REAL_WEEK, "OTC", CORPUS / "negative_share_quantity.psv")
+    place_file(CORPUS_WEEK, "OTC", CORPUS / "negative_share_quantity.psv")
     item = enqueue("ingest_week", OTC_KEY)
     run_queue()
     item.refresh_from_db()
@@ -112,10 +113,10 @@ def test_a_rejected_row_above_the_default_ratio_fails_and_changes_nothing(place_
 
 
 def test_tier_spellings_are_one_partition():
-    first = enqueue("ingest_week", {"week_ending": REAL_WEEK, "tier": "T1"})
-    second = enqueue("ingest_week", {"tier": "NMS_TIER_1", "week_ending": REAL_WEEK})
+    first = enqueue("ingest_week", {"week_ending": CORPUS_WEEK, "tier": "T1"})
+    second = enqueue("ingest_week", {"tier": "NMS_TIER_1", "week_ending": CORPUS_WEEK})
     assert first.pk == second.pk
-    assert first.partition_key == {"tier": "NMS_TIER_1", "week_ending": REAL_WEEK}
+    assert first.partition_key == {"tier": "NMS_TIER_1", "week_ending": CORPUS_WEEK}
 
 
 @pytest.mark.parametrize(
@@ -124,11 +125,11 @@ def test_tier_spellings_are_one_partition():
         ({"week_ending": "2025-12-22", "tier": "OTC"}, "week_ending", "is a Monday"),
         ({"week_ending": "12/12/2025", "tier": "OTC"}, "week_ending", "not an ISO date"),
         (
-            {"week_ending": REAL_WEEK, "tier": "T9"},
+            {"week_ending": CORPUS_WEEK, "tier": "T9"},
             "tier",
             "unknown tier 'T9'; known tiers: NMS_TIER_1, NMS_TIER_2, OTC",
         ),
-        ({"week_ending": REAL_WEEK}, "tier", "missing tier"),
+        ({"week_ending": CORPUS_WEEK}, "tier", "missing tier"),
     ],
 )
 def test_bad_partition_keys_are_refused_at_enqueue(key, field, fragment):
@@ -141,7 +142,7 @@ def test_bad_partition_keys_are_refused_at_enqueue(key, field, fragment):
 
 def test_params_tier_must_agree_with_the_partition(place_file):
     place_file(REAL_WEEK, "OTC", REAL_FILE)
-    agreeing = enqueue("ingest_week", OTC_KEY, params={"tier": "OTCE"})
+    agreeing = enqueue("ingest_week", REAL_OTC_KEY, params={"tier": "OTCE"})
     run_queue()
     agreeing.refresh_from_db()
     assert agreeing.state == WorkState.COMPLETE
@@ -194,7 +195,7 @@ def test_symlink_out_of_the_data_dir_is_refused(data_dir):
 def test_file_path_inside_the_data_dir_is_read(data_dir):
     (data_dir / "drops").mkdir()
     (data_dir / "drops" / "otc.psv").write_bytes(REAL_FILE.read_bytes())
-    item = enqueue("ingest_week", OTC_KEY, params={"file_path": "drops/otc.psv"})
+    item = enqueue("ingest_week", REAL_OTC_KEY, params={"file_path": "drops/otc.psv"})
     run_queue()
     item.refresh_from_db()
     assert item.state == WorkState.COMPLETE
@@ -217,8 +218,8 @@ def test_file_url_uses_the_url_source(data_dir, monkeypatch):
         return SourceContent(data=REAL_FILE.read_bytes(), origin=f"url:{url}")
 
     fake_module(monkeypatch, "url", fetch_url=fetch_url)
-    url = "https://finra.org/otc_20251212.psv"
-    item = enqueue("ingest_week", OTC_KEY, params={"file_url": url, "tier": "OTC"})
+    url = "https://finra.org/otc_20251215.psv"
+    item = enqueue("ingest_week", REAL_OTC_KEY, params={"file_url": url, "tier": "OTC"})
     run_queue()
     item.refresh_from_db()
     assert item.state == WorkState.COMPLETE
@@ -244,7 +245,7 @@ def test_api_source_content_is_ingested(data_dir, monkeypatch):
         return SourceContent(data=REAL_FILE.read_bytes(), origin="api:weeklySummary tier=OTCE")
 
     fake_module(monkeypatch, "finra_api", fetch_weekly_summary=fetch_weekly_summary)
-    item = enqueue("ingest_week", OTC_KEY, params={"source": "api"})
+    item = enqueue("ingest_week", REAL_OTC_KEY, params={"source": "api"})
     run_queue()
     item.refresh_from_db()
     assert item.state == WorkState.COMPLETE

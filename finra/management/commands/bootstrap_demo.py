@@ -119,7 +119,7 @@ class Command(BaseCommand):
             f"admin: {base}/admin/  (login {DEMO_USERNAME} / {DEMO_PASSWORD})\n"
             f"API:   {base}/api/v1/  docs: {base}/api/v1/docs/\n"
             f"try:   curl -H 'Authorization: Token {token.key}' "
-            f"'{base}/api/v1/finra/venue-share?tier=OTC&week_ending=2025-12-12'"
+            f"'{base}/api/v1/finra/venue-share?tier=OTC&week_ending=2025-11-14'"
         )
 
     def _demo_user(self) -> None:
