@@ -305,3 +305,62 @@ DATASET_STAGES: dict[type[models.Model], str] = {
     TierHHIRow: Stage.HHI,
     TierSplitRow: Stage.TIER_SPLIT,
 }
+
+
+# --- the weekly scheduler's record ---------------------------------------------------------------
+
+
+class SchedulerRunStatus(models.TextChoices):
+    RUNNING = "running"
+    SUCCESS = "success"  # everything due succeeded or was unchanged (exit 0)
+    PARTIAL = "partial"  # some partitions failed, the others were processed (exit 1)
+    CRITICAL = "critical"  # the run could not do its job: database, flags, no worker (exit 2)
+
+
+class SchedulerAction(models.TextChoices):
+    """What a run did for one (week, tier)."""
+
+    INGESTED = "ingested"  # a first capture of the week
+    REVISED = "revised"  # a new capture whose content differs from the previous one
+    UNCHANGED = "unchanged"  # the source is identical to the latest capture: skipped
+    NOT_DUE = "not_due"  # not yet published (calendar): skipped, never an error
+    FAILED = "failed"
+
+
+class SchedulerRun(models.Model):
+    """One run of the multi-week FINRA scheduler: its flags, outcome and what it did per week.
+
+    Kept so that the metrics (runs by status, weeks by action, last run) survive the process
+    that ran it, and so staff can see in the admin what each Monday's run did.
+    """
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=SchedulerRunStatus.choices, default=SchedulerRunStatus.RUNNING
+    )
+    exit_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    #: The flags as given, e.g. {"lookback_weeks": 6, "mode": "run", "force": false, ...}.
+    arguments = models.JSONField(default=dict, blank=True)
+    #: Per action (SchedulerAction values): how many (week, tier) partitions got it.
+    counts = models.JSONField(default=dict, blank=True)
+    #: One row per (week, tier): {"week_ending", "tier", "action", "error", "capture_id"}.
+    results = models.JSONField(default=list, blank=True)
+    #: Ids of the work items this run enqueued or re-armed.
+    work_item_ids = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True, default="")
+    host = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        db_table = "finra_scheduler_runs"
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["status", "started_at"], name="finra_sched_runs_status")]
+
+    def __str__(self) -> str:
+        return f"scheduler run {self.pk} at {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
