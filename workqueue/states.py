@@ -1,4 +1,4 @@
-"""The work item state machine (DESIGN.md section 4), in one place.
+"""The work item state machine, in one place.
 
 Every change of state, whether made on one model instance or by a bulk conditional UPDATE, asks
 this module which source states the event may start from. Nothing else decides it.
