@@ -75,6 +75,9 @@ TRANSITIONS: dict[Event, tuple[frozenset[WorkState], WorkState]] = {
 class IllegalTransition(Exception):
     """Raised when an event is not allowed from an item's current state; nothing is changed."""
 
+    code = "illegal_transition"
+    http_status = 409
+
     def __init__(self, *, event: Event, current: str, item_label: str) -> None:
         sources = " or ".join(sorted(s.value for s in TRANSITIONS[event][0]))
         self.event = event
