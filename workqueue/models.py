@@ -1,3 +1,4 @@
+# Over 400 lines: the queue's tables in one module; most of it is WorkItem's transitions.
 """Durable work items, their executions, the stage manifest and the audit log.
 
 Table and column names are part of the contract with ops staff, who query them by name in SQL,
