@@ -12,7 +12,8 @@ started, so its span runs from the first finish to the last.) Market Spine must 
 every item exactly once: the script checks one SUCCESS execution per item.
 
 Needs PostgreSQL at BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432); it creates and
-drops its own databases (marketspine_bench_queue, marketspine_bench_procrastinate).
+drops its own databases (marketspine_bench_queue, marketspine_bench_procrastinate; override
+the names with BENCH_QUEUE_DB and BENCH_PROCRASTINATE_DB).
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-QUEUE_DB = "marketspine_bench_queue"
-PROCRASTINATE_DB = "marketspine_bench_procrastinate"
+# Database names may be overridden so two checkouts can benchmark on one server at once.
+QUEUE_DB = os.environ.get("BENCH_QUEUE_DB", "marketspine_bench_queue")
+PROCRASTINATE_DB = os.environ.get("BENCH_PROCRASTINATE_DB", "marketspine_bench_procrastinate")
 
 
 def recreate_database(name: str) -> str:

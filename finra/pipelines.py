@@ -18,9 +18,15 @@ from finra import services
 from finra.models import DOMAIN, STAGES, Stage
 from finra.tiers import TIERS, UnknownTierError, canonical_tier
 from finra.weeks import InvalidWeekEnding, parse_week_ending
-from workqueue.exceptions import DependencyNotReady, InvalidPartitionKey, NonRetryableError
-from workqueue.registry import register_pipeline, registry
-from workqueue.runner import PipelineContext, PipelineResult
+from workqueue.pipelines import (
+    DependencyNotReady,
+    InvalidPartitionKey,
+    NonRetryableError,
+    PipelineContext,
+    PipelineResult,
+    register_pipeline,
+    registry,
+)
 from workqueue.services import Actor, EnqueueRequest, work_items_enqueue
 
 registry.register_stages(DOMAIN, STAGES)

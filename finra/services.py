@@ -46,8 +46,8 @@ from finra.parsing import (
 from finra.selectors import capture_latest
 from finra.sources import NotPublishedYet, SourceContent, SourceRefused
 from finra.tiers import TIERS, UnknownTierError, canonical_tier
-from workqueue.exceptions import DependencyNotReady, NonRetryableError
-from workqueue.services import manifest_record
+from workqueue.manifest import manifest_record
+from workqueue.pipelines import DependencyNotReady, NonRetryableError
 
 SOURCES = ("file", "api")
 

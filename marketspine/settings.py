@@ -193,21 +193,21 @@ if WORKQUEUE_BROKER == "redis":
 else:
     Q_CLUSTER["orm"] = "default"
 
-# --- REST API v1 (workqueue.api) -------------------------------------------------------------
+# --- REST API v1 (marketspine.api, workqueue.api, finra.api) ----------------------------------
 # Token first: an anonymous request gets 401 with "WWW-Authenticate: Token". Sessions serve the
 # browsable API and the docs page for staff logged in through the admin.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "workqueue.api.authentication.FastTokenAuthentication",
+        "marketspine.api.authentication.FastTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["workqueue.api.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["marketspine.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "EXCEPTION_HANDLER": "workqueue.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "marketspine.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

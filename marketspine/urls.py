@@ -16,5 +16,5 @@ urlpatterns = [
 ]
 
 # JSON instead of HTML error pages under /api/; Django's own pages elsewhere.
-handler404 = "workqueue.api.errors.page_not_found"
-handler500 = "workqueue.api.errors.server_error"
+handler404 = "marketspine.api.errors.page_not_found"
+handler500 = "marketspine.api.errors.server_error"

@@ -3,9 +3,13 @@ through WORKQUEUE_PIPELINE_MODULES=tests.pipelines."""
 
 from __future__ import annotations
 
-from workqueue.exceptions import NonRetryableError
-from workqueue.registry import register_pipeline, registry
-from workqueue.runner import PipelineContext, PipelineResult
+from workqueue.pipelines import (
+    NonRetryableError,
+    PipelineContext,
+    PipelineResult,
+    register_pipeline,
+    registry,
+)
 
 DOMAIN = "tests.queue"
 registry.register_stages(DOMAIN, ["FIRST", "SECOND"])

@@ -241,9 +241,6 @@ class FailedWorkItemAdmin(WorkItemAdmin):
     actions = [retry_items]
     date_hierarchy = "last_error_at"
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).filter(state=WorkState.FAILED)
-
 
 @admin.register(RunningWorkItem)
 class RunningWorkItemAdmin(WorkItemAdmin):
@@ -260,9 +257,6 @@ class RunningWorkItemAdmin(WorkItemAdmin):
     list_filter = ["domain", "pipeline", "locked_by"]
     actions: list[Any] = []
     date_hierarchy = None
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).filter(state=WorkState.RUNNING)
 
     @admin.display(description="since last heartbeat")
     def lease_age(self, item: WorkItem) -> str:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workqueue.exceptions import InvalidPartitionKey
-from workqueue.registry import register_pipeline
-from workqueue.runner import PipelineContext, PipelineResult
+from workqueue.pipelines import (
+    InvalidPartitionKey,
+    PipelineContext,
+    PipelineResult,
+    register_pipeline,
+)
 
 DOMAIN = "workqueue.diagnostics"
 

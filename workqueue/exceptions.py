@@ -1,4 +1,8 @@
-"""Errors the work queue raises to its callers, and the ones pipelines raise to the queue."""
+"""Errors the work queue raises to its callers, and the ones pipelines raise to the queue.
+
+An error a caller may see through the API names its stable ``code`` and its ``http_status``;
+the API's error handler renders it from those.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ class EnqueueError(ValueError):
     """Bad enqueue input. ``code`` is stable for API clients; ``fields`` names the culprits."""
 
     code = "invalid_request"
+    http_status = 400
 
     def __init__(self, message: str, *, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -35,7 +40,8 @@ class InvalidPartitionKey(EnqueueError):
 
 
 class WorkItemNotFound(LookupError):
-    pass
+    code = "not_found"
+    http_status = 404
 
 
 class DependencyNotReady(Exception):

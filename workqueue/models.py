@@ -1,11 +1,13 @@
+# Over 400 lines: the queue's tables in one module; most of it is WorkItem's transitions.
 """Durable work items, their executions, the stage manifest and the audit log.
 
-Table and column names are part of the contract (DESIGN.md section 3): ops staff query them by
-name, so ``db_table`` is fixed here and columns are only ever added.
+Table and column names are part of the contract with ops staff, who query them by name in SQL,
+so ``db_table`` is fixed here and columns are only ever added.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +30,28 @@ from workqueue.states import (
 
 def default_max_attempts() -> int:
     return settings.WORKQUEUE_MAX_ATTEMPTS
+
+
+#: What every way out of RUNNING clears (success, failure, dependency wait, lease expiry): the
+#: worker's lease, the retry time and any dependency wait. A transition that sets one of these
+#: (a failure's retry time, a dependency wait's reason) overrides it.
+LEASE_RELEASE: dict[str, Any] = {
+    "locked_by": None,
+    "locked_at": None,
+    "next_attempt_at": None,
+    "waiting_for": "",
+    "dependency_waiting_since": None,
+}
+_NO_ERROR: dict[str, Any] = {"last_error": None, "last_error_at": None}
+#: What a fresh round of attempts clears (retry, reprocess): the release, plus attempts, the
+#: error and the finished run. History (executions, audit) is kept.
+RESET: dict[str, Any] = {
+    **LEASE_RELEASE,
+    **_NO_ERROR,
+    "attempt_count": 0,
+    "completed_at": None,
+    "current_execution": None,
+}
 
 
 class WorkItemQuerySet(models.QuerySet["WorkItem"]):
@@ -56,6 +80,35 @@ class WorkItemQuerySet(models.QuerySet["WorkItem"]):
         self, *, domain: str, pipeline: str, partition_key: dict[str, Any]
     ) -> WorkItemQuerySet:
         return self.filter(domain=domain, pipeline=pipeline, partition_key=partition_key)
+
+    def complete(self, *, execution_ids: Iterable[int], now: datetime) -> int:
+        """COMPLETE the RUNNING items whose current execution is one of ``execution_ids``.
+
+        Returns how many rows changed. An item reaped meanwhile has another current execution
+        (or is no longer RUNNING), so the WHERE clause leaves it alone.
+        """
+        return self.filter(
+            state__in=sources_of(Event.SUCCEED), current_execution_id__in=list(execution_ids)
+        ).update(
+            state=target_of(Event.SUCCEED),
+            completed_at=now,
+            updated_at=now,
+            **LEASE_RELEASE,
+            **_NO_ERROR,
+        )
+
+    def renew_leases(self, *, execution_ids: Iterable[int], now: datetime) -> int:
+        """Heartbeat: set ``locked_at = now`` on the RUNNING items held by these executions.
+
+        Matching on the execution (not the worker) means an item the reaper took away and
+        another worker claimed is never renewed by its old worker.
+        """
+        return self.filter(
+            state=WorkState.RUNNING, current_execution_id__in=list(execution_ids)
+        ).update(locked_at=now)
+
+
+WorkItemManager = models.Manager.from_queryset(WorkItemQuerySet)
 
 
 class WorkItem(models.Model):
@@ -89,7 +142,7 @@ class WorkItem(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = WorkItemQuerySet.as_manager()
+    objects = WorkItemManager()
 
     class Meta:
         db_table = "core_work_items"
@@ -146,44 +199,22 @@ class WorkItem(models.Model):
 
     def rearm(self, event: Event, **changes: Any) -> None:
         """Back to PENDING for a fresh round of attempts (retry or reprocess); history is kept."""
-        self._apply(
-            event,
-            attempt_count=0,
-            last_error=None,
-            last_error_at=None,
-            next_attempt_at=None,
-            completed_at=None,
-            current_execution=None,
-            locked_by=None,
-            locked_at=None,
-            waiting_for="",
-            dependency_waiting_since=None,
-            **changes,
-        )
+        self._apply(event, **{**RESET, **changes})
 
     def mark_failed_attempt(
         self, *, execution_id: int, error: str, retry_at: datetime | None, now: datetime
     ) -> None:
         """Record a failed attempt: RETRY_WAIT until ``retry_at``, or FAILED when it is None."""
-        common = {
-            "last_error": error,
-            "last_error_at": now,
-            "locked_by": None,
-            "locked_at": None,
-            "waiting_for": "",
-            "dependency_waiting_since": None,
-        }
-        if retry_at is None:
-            self._apply(
-                Event.FAIL_FINAL, only_execution=execution_id, next_attempt_at=None, **common
-            )
-        else:
-            self._apply(
-                Event.FAIL_RETRYABLE,
-                only_execution=execution_id,
-                next_attempt_at=retry_at,
-                **common,
-            )
+        self._apply(
+            Event.FAIL_FINAL if retry_at is None else Event.FAIL_RETRYABLE,
+            only_execution=execution_id,
+            **{
+                **LEASE_RELEASE,
+                "next_attempt_at": retry_at,
+                "last_error": error,
+                "last_error_at": now,
+            },
+        )
 
     def mark_waiting_for_dependency(
         self, *, execution_id: int, reason: str, retry_at: datetime, now: datetime
@@ -192,20 +223,33 @@ class WorkItem(models.Model):
         self._apply(
             Event.WAIT_FOR_DEPENDENCY,
             only_execution=execution_id,
-            attempt_count=models.F("attempt_count") - 1,
-            next_attempt_at=retry_at,
-            waiting_for=reason,
-            dependency_waiting_since=self.dependency_waiting_since or now,
-            last_error=f"dependency not ready: {reason}",
-            last_error_at=now,
-            locked_by=None,
-            locked_at=None,
+            **{
+                **LEASE_RELEASE,
+                "attempt_count": models.F("attempt_count") - 1,
+                "next_attempt_at": retry_at,
+                "waiting_for": reason,
+                "dependency_waiting_since": self.dependency_waiting_since or now,
+                "last_error": f"dependency not ready: {reason}",
+                "last_error_at": now,
+            },
         )
         self.refresh_from_db(fields=["attempt_count"])
 
 
+class FailedWorkItemManager(WorkItemManager):
+    def get_queryset(self) -> WorkItemQuerySet:
+        return super().get_queryset().filter(state=WorkState.FAILED)
+
+
+class RunningWorkItemManager(WorkItemManager):
+    def get_queryset(self) -> WorkItemQuerySet:
+        return super().get_queryset().filter(state=WorkState.RUNNING)
+
+
 class FailedWorkItem(WorkItem):
-    """Admin page of FAILED items only (a proxy: same table)."""
+    """FAILED items only (a proxy: same table), for the admin's failures page."""
+
+    objects = FailedWorkItemManager()
 
     class Meta:
         proxy = True
@@ -214,7 +258,9 @@ class FailedWorkItem(WorkItem):
 
 
 class RunningWorkItem(WorkItem):
-    """Admin page of RUNNING items with their leases (a proxy: same table)."""
+    """RUNNING items only (a proxy: same table), for the admin's page of leases."""
+
+    objects = RunningWorkItemManager()
 
     class Meta:
         proxy = True
@@ -342,7 +388,7 @@ class DispatchSignal(models.Model):
     """One row that says whether a drain task is already waiting in the django-q2 broker.
 
     It debounces the "start work now" signal sent after every enqueue: thousands of enqueues
-    per second queue at most one drain task at a time (see ``workqueue.engine.request_drain``).
+    per second queue at most one drain task at a time (see ``workqueue.dispatch.request_drain``).
     """
 
     drain_queued = models.BooleanField(default=False)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
@@ -98,4 +100,48 @@ def queue_health(*, now: datetime | None = None) -> QueueHealth:
         newest_heartbeat_at=newest,
         counts=work_item_counts_by_state(),
         due_unclaimed=WorkItem.objects.claimable(now).count(),
+    )
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    """The health verdict: unhealthy when the database is unreachable, or when items are due
+    and no worker was seen within ``max_worker_age_seconds``. An idle queue with no worker is
+    healthy: nothing is waiting for one."""
+
+    database_reachable: bool
+    max_worker_age_seconds: float
+    queue: QueueHealth | None  # None when the database is unreachable
+    problems: tuple[str, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def health_status(*, now: datetime | None = None) -> HealthStatus:
+    """The verdict ``GET /health`` renders (503 unless healthy)."""
+    max_age = settings.HEALTH_MAX_WORKER_AGE_SECONDS
+    try:
+        health = queue_health(now=now)
+    except DatabaseError as exc:
+        return HealthStatus(
+            database_reachable=False,
+            max_worker_age_seconds=max_age,
+            queue=None,
+            problems=(f"database unreachable: {exc}",),
+        )
+    problems = []
+    age = health.worker_age_seconds
+    if health.due_unclaimed and (age is None or age > max_age):
+        seen = "no worker has ever been seen" if age is None else f"newest {age:.0f}s ago"
+        problems.append(
+            f"{health.due_unclaimed} item(s) are due but no worker was seen in the last "
+            f"{max_age:.0f}s ({seen})"
+        )
+    return HealthStatus(
+        database_reachable=True,
+        max_worker_age_seconds=max_age,
+        queue=health,
+        problems=tuple(problems),
     )

@@ -19,10 +19,11 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from workqueue.dispatch import request_drain
 from workqueue.exceptions import EnqueueError, WorkItemNotFound
 from workqueue.fields import CanonicalJSONField, canonical_json
-from workqueue.models import AuditEvent, AuditSource, ManifestEntry, WorkItem
-from workqueue.registry import registry
+from workqueue.models import AuditEvent, AuditSource, WorkItem
+from workqueue.pipelines import registry
 from workqueue.states import ACTIVE_STATES, Event, WorkState
 
 # --- who is acting ----------------------------------------------------------------------------
@@ -75,8 +76,6 @@ def _audit_event(
 
 def _wake_workers() -> None:
     if settings.WORKQUEUE_KICK_ON_ENQUEUE:
-        from workqueue.runner import request_drain
-
         transaction.on_commit(request_drain)
 
 
@@ -380,39 +379,3 @@ def work_item_cancel(*, item_id: int, actor: Actor) -> WorkItem:
         item.mark_cancelled()
         _audit_event(actor, "cancel", item, {"previous": {"state": previous_state}}).save()
     return item
-
-
-# --- manifest ---------------------------------------------------------------------------------
-
-
-def manifest_record(
-    *,
-    domain: str,
-    partition_key: Mapping[str, Any],
-    stage: str,
-    row_count: int,
-    capture_id: str | None = None,
-    execution_id: int | None = None,
-    metrics: Mapping[str, Any] | None = None,
-) -> ManifestEntry:
-    """Record that a partition reached a stage; the row describes the latest capture there."""
-    entry, _ = ManifestEntry.objects.update_or_create(
-        domain=domain,
-        partition_key=dict(partition_key),
-        stage=stage,
-        defaults={
-            "stage_rank": registry.stage_rank(domain, stage),
-            "row_count": row_count,
-            "capture_id": capture_id,
-            "execution_id": execution_id,
-            "metrics": dict(metrics or {}),
-            "updated_at": timezone.now(),
-        },
-    )
-    return entry
-
-
-def manifest_has_stage(*, domain: str, partition_key: Mapping[str, Any], stage: str) -> bool:
-    return ManifestEntry.objects.filter(
-        domain=domain, partition_key=dict(partition_key), stage=stage
-    ).exists()

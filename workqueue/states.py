@@ -1,4 +1,4 @@
-"""The work item state machine (DESIGN.md section 4), in one place.
+"""The work item state machine, in one place.
 
 Every change of state, whether made on one model instance or by a bulk conditional UPDATE, asks
 this module which source states the event may start from. Nothing else decides it.
@@ -74,6 +74,9 @@ TRANSITIONS: dict[Event, tuple[frozenset[WorkState], WorkState]] = {
 
 class IllegalTransition(Exception):
     """Raised when an event is not allowed from an item's current state; nothing is changed."""
+
+    code = "illegal_transition"
+    http_status = 409
 
     def __init__(self, *, event: Event, current: str, item_label: str) -> None:
         sources = " or ".join(sorted(s.value for s in TRANSITIONS[event][0]))

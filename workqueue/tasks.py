@@ -1,4 +1,4 @@
-"""django-q2 entry points: thin wrappers around the runner (see workqueue.runner)."""
+"""django-q2 entry points: thin wrappers around the runner and the lease reaper."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import close_old_connections
 
-from workqueue import runner
+from workqueue import leases, runner
 
 
 def drain_queue() -> dict[str, Any]:
@@ -18,6 +18,6 @@ def reap_expired_leases() -> list[int]:
     """Recover RUNNING items whose worker stopped renewing the lease."""
     close_old_connections()
     try:
-        return runner.reap_expired_leases()
+        return leases.reap_expired_leases()
     finally:
         close_old_connections()

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework.permissions import BasePermission
 
-from workqueue.api.permissions import user_has_permission
+from marketspine.api.permissions import user_has_permission
 
 
 class CanViewDataset(BasePermission):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework_csv.renderers import CSVStreamingRenderer
 
-from workqueue.api.errors import ApiError
+from marketspine.api.errors import ApiError
 
 
 class FinraCSVRenderer(CSVStreamingRenderer):

@@ -38,9 +38,8 @@ from finra.models import (
     VenueVolumeRow,
 )
 from finra.selectors import CaptureNotFound
-from workqueue.api.errors import ApiError
-from workqueue.api.serializers import ErrorSerializer
-from workqueue.api.views import parse_query
+from marketspine.api.errors import ApiError, ErrorSerializer
+from marketspine.api.query import parse_query
 
 #: Rows an unpaged CSV export may hold; above it the request is refused with ``too_many_rows``.
 CSV_MAX_ROWS = 200_000

@@ -9,9 +9,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from workqueue.exceptions import InvalidPartitionKey
-from workqueue.registry import Pipeline, registry
-from workqueue.runner import PipelineContext, PipelineResult
+from workqueue.pipelines import (
+    InvalidPartitionKey,
+    Pipeline,
+    PipelineContext,
+    PipelineResult,
+    registry,
+)
 
 DOMAIN = "finra.otc_transparency"
 STAGES = ["RAW", "NORMALIZED", "VENUE_VOLUME", "VENUE_SHARE", "HHI", "TIER_SPLIT"]

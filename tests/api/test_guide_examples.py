@@ -14,8 +14,9 @@ import requests
 from rest_framework.authtoken.models import Token
 
 from tests.factories import claim_one
+from workqueue.manifest import manifest_record
 from workqueue.models import WorkItem
-from workqueue.services import Actor, manifest_record, work_item_enqueue
+from workqueue.services import Actor, work_item_enqueue
 from workqueue.states import WorkState
 
 pytestmark = pytest.mark.django_db

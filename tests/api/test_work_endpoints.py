@@ -10,9 +10,9 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from tests.factories import claim_one, enqueue
+from workqueue.manifest import manifest_record
 from workqueue.models import AuditEvent, WorkerHeartbeat, WorkItem
 from workqueue.runner import drain
-from workqueue.services import manifest_record
 from workqueue.states import WorkState
 
 pytestmark = pytest.mark.django_db

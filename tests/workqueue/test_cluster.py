@@ -18,8 +18,9 @@ import pytest
 from django.db import connection
 from django.db.models import Count
 
+from workqueue.dispatch import request_drain
+from workqueue.leases import reap_expired_leases
 from workqueue.models import Execution, WorkItem
-from workqueue.runner import reap_expired_leases, request_drain
 from workqueue.services import Actor, EnqueueRequest, work_item_enqueue, work_items_enqueue
 from workqueue.states import WorkState
 

@@ -9,15 +9,11 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from tests.factories import claim_one, enqueue
+from workqueue.dispatch import request_drain
+from workqueue.leases import LeaseKeeper, reap_expired_leases
+from workqueue.manifest import manifest_record
 from workqueue.models import DispatchSignal, Execution, WorkItem
-from workqueue.runner import (
-    LeaseKeeper,
-    claim_batch,
-    drain,
-    reap_expired_leases,
-    request_drain,
-)
-from workqueue.services import manifest_record
+from workqueue.runner import claim_batch, drain
 from workqueue.states import WorkState
 
 pytestmark = pytest.mark.django_db
@@ -221,7 +217,9 @@ def test_heartbeat_keeps_a_long_run_from_being_reaped():
 
 
 def test_a_reaped_item_is_not_completed_by_its_late_worker():
-    from workqueue.runner import PipelineResult, _complete, _Success
+    from workqueue.outcomes import Success as _Success
+    from workqueue.outcomes import complete_batch as _complete
+    from workqueue.pipelines import PipelineResult
 
     with time_machine.travel(MONDAY, tick=False) as clock:
         enqueue(pipeline="produce_first")

@@ -9,9 +9,9 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.factories import claim_one, enqueue
+from workqueue.manifest import manifest_record
 from workqueue.models import WorkItem
 from workqueue.runner import drain
-from workqueue.services import manifest_record
 from workqueue.states import WorkState
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_work_stuck_in_running_sql_resets_only_items_idle_for_30_minutes():
 
 
 def test_leverage_manifest_sql_lists_stages_of_the_week_in_order():
-    from workqueue.registry import registry
+    from workqueue.pipelines import registry
 
     domain = "finra.otc_transparency"
     if not registry.stages(domain):

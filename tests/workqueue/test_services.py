@@ -8,14 +8,13 @@ from django.db import connection
 
 from tests.factories import claim_one, enqueue
 from workqueue.exceptions import InvalidPartitionKey, UnknownPipeline, WorkItemNotFound
+from workqueue.manifest import manifest_has_stage, manifest_record
 from workqueue.models import AuditEvent, AuditSource, Execution, ManifestEntry, WorkItem
 from workqueue.runner import drain
 from workqueue.services import (
     Actor,
     EnqueueRequest,
     EnqueueStatus,
-    manifest_has_stage,
-    manifest_record,
     work_item_cancel,
     work_item_enqueue,
     work_item_retry,
@@ -39,7 +38,7 @@ def test_enqueue_creates_pending_item_with_defaults(actor):
 
 
 def test_reordered_keys_are_one_item():
-    from workqueue.registry import Pipeline, registry
+    from workqueue.pipelines import Pipeline, registry
 
     registry.register(
         Pipeline(

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from marketspine.api.errors import ErrorSerializer
 from workqueue.services import EnqueueResult
 from workqueue.states import WorkState
 
@@ -31,18 +32,6 @@ class JSONObjectField(serializers.JSONField):
 
 
 # --- errors ----------------------------------------------------------------------------------
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable code for scripts, e.g. invalid_partition_key.")
-    message = serializers.CharField(help_text="What went wrong, for people.")
-    fields = serializers.DictField(
-        child=serializers.CharField(), help_text='Culprit fields, e.g. {"partition_key.tier": ...}'
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
 
 
 class ManifestNotFoundSerializer(ErrorSerializer):

@@ -1,15 +1,14 @@
+# Over 400 lines: seven short views, each beside the OpenAPI description that documents it.
 """REST API v1: one view per operation; each parses its input, calls a service or a selector,
-and renders a small output serializer. Errors are raised and rendered by ``errors.py``."""
+and renders a small output serializer. Errors are raised and rendered by
+``marketspine.api.errors``."""
 
 from __future__ import annotations
 
-import functools
 import ipaddress
-from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from drf_spectacular.utils import (
@@ -26,10 +25,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketspine.api.errors import ApiError, ErrorSerializer, flatten_errors
+from marketspine.api.parsers import parse_json_text
+from marketspine.api.query import parse_input, parse_query
 from workqueue import selectors
 from workqueue.api import serializers as s
-from workqueue.api.errors import ApiError, flatten_errors
-from workqueue.api.parsers import parse_json_text
 from workqueue.api.permissions import CanOperateWorkItems, CanViewManifest, CanViewWorkItems
 from workqueue.exceptions import EnqueueError
 from workqueue.models import AuditSource
@@ -80,53 +80,6 @@ def api_actor(request: Request) -> Actor:
     )
 
 
-@functools.cache
-def _field_names(serializer_class: type[serializers.Serializer]) -> frozenset[str]:
-    return frozenset(serializer_class().fields)
-
-
-def parse_input(
-    serializer_class: type[serializers.Serializer],
-    data: Any,
-    *,
-    prefix: str = "",
-    allowed_extra: frozenset[str] = frozenset(),
-    validator: serializers.Serializer | None = None,
-) -> dict[str, Any]:
-    """Validate ``data`` with ``serializer_class``; unknown fields are refused, not ignored, so
-    a misspelt option never passes silently. Pass one ``validator`` instance to validate many
-    objects (a bulk body) without building the serializer's fields again for each."""
-    where = prefix.rstrip(".") or "body"
-    if not isinstance(data, Mapping):
-        raise ApiError(
-            "invalid_request", f"{where} must be a JSON object", fields={where: "not an object"}
-        )
-    known = _field_names(serializer_class) | allowed_extra
-    unknown = sorted(str(name) for name in data if name not in known)
-    if unknown:
-        raise ApiError(
-            "unknown_fields",
-            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}",
-            fields={f"{prefix}{name}": "unknown field" for name in unknown},
-        )
-    validator = validator or serializer_class()
-    try:
-        return dict(validator.run_validation(data))
-    except serializers.ValidationError as exc:
-        detail = exc.detail
-        raise serializers.ValidationError({where: detail} if prefix else detail) from None
-
-
-def parse_query(
-    serializer_class: type[serializers.Serializer],
-    request: Request,
-    *,
-    allowed_extra: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    data = {key: request.query_params.get(key) for key in request.query_params}
-    return parse_input(serializer_class, data, allowed_extra=allowed_extra | {"format"})
-
-
 def parse_states(request: Request) -> list[str]:
     """``state`` may repeat and hold comma lists, in any case; unknown names are a 400."""
     asked = [
@@ -171,7 +124,7 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
         503: "database_unavailable",
     }
     return {
-        code: OpenApiResponse(s.ErrorSerializer, description=descriptions[code]) for code in codes
+        code: OpenApiResponse(ErrorSerializer, description=descriptions[code]) for code in codes
     }
 
 
@@ -467,48 +420,32 @@ class HealthView(APIView):
             200: s.HealthOutputSerializer,
             503: PolymorphicProxySerializer(
                 component_name="HealthUnavailable",
-                serializers=[s.HealthOutputSerializer, s.ErrorSerializer],
+                serializers=[s.HealthOutputSerializer, ErrorSerializer],
                 resource_type_field_name=None,
             ),
             **errors(401),
         },
     )
     def get(self, request: Request) -> Response:
-        max_age = settings.HEALTH_MAX_WORKER_AGE_SECONDS
+        verdict = selectors.health_status()
+        health = verdict.queue
+        age = None if health is None else health.worker_age_seconds
         body: dict[str, Any] = {
-            "status": "ok",
-            "database": "ok",
-            "newest_worker_seen_at": None,
-            "worker_age_seconds": None,
-            "max_worker_age_seconds": max_age,
-            "due_unclaimed": None,
-            "counts": {},
-            "problems": [],
+            "status": "ok" if verdict.healthy else "unhealthy",
+            "database": "ok" if verdict.database_reachable else "unreachable",
+            "newest_worker_seen_at": None
+            if health is None
+            else serializers.DateTimeField().to_representation(health.newest_heartbeat_at),
+            "worker_age_seconds": None if age is None else round(age, 3),
+            "max_worker_age_seconds": verdict.max_worker_age_seconds,
+            "due_unclaimed": None if health is None else health.due_unclaimed,
+            "counts": {}
+            if health is None
+            else {state.lower(): n for state, n in health.counts.items()},
+            "problems": list(verdict.problems),
         }
-        try:
-            health = selectors.queue_health()
-        except DatabaseError as exc:
-            body.update(status="unhealthy", database="unreachable")
-            body["problems"].append(f"database unreachable: {exc}")
-            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        age = health.worker_age_seconds
-        body.update(
-            newest_worker_seen_at=serializers.DateTimeField().to_representation(
-                health.newest_heartbeat_at
-            ),
-            worker_age_seconds=None if age is None else round(age, 3),
-            due_unclaimed=health.due_unclaimed,
-            counts={state.lower(): n for state, n in health.counts.items()},
-        )
-        if health.due_unclaimed and (age is None or age > max_age):
-            seen = "no worker has ever been seen" if age is None else f"newest {age:.0f}s ago"
-            body["status"] = "unhealthy"
-            body["problems"].append(
-                f"{health.due_unclaimed} item(s) are due but no worker was seen in the last "
-                f"{max_age:.0f}s ({seen})"
-            )
-            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-        return Response(body)
+        code = status.HTTP_200_OK if verdict.healthy else status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(body, status=code)
 
 
 class DocsView(SpectacularSwaggerView):

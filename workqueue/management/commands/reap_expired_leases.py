@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from workqueue.runner import reap_expired_leases
+from workqueue.leases import reap_expired_leases
 
 
 class Command(BaseCommand):

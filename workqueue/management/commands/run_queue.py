@@ -5,9 +5,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from workqueue.models import WorkItem
-from workqueue.runner import drain, reap_expired_leases
-from workqueue.states import WorkState
+from workqueue.leases import reap_expired_leases
+from workqueue.models import FailedWorkItem, WorkItem
+from workqueue.runner import drain
 
 
 class Command(BaseCommand):
@@ -37,5 +37,5 @@ class Command(BaseCommand):
                 break
             if summary.claimed == 0:
                 time.sleep(1)
-        failed = WorkItem.objects.filter(state=WorkState.FAILED).count()
+        failed = FailedWorkItem.objects.count()
         self.stdout.write(f"done: ran {total} item(s); {failed} FAILED in the queue")

@@ -16,7 +16,7 @@ from django.conf import settings
 from rest_framework import status
 from rest_framework.parsers import JSONParser
 
-from workqueue.api.errors import ApiError
+from marketspine.api.errors import ApiError
 
 MAX_DEPTH = 32
 

@@ -1,7 +1,8 @@
 """One error shape for every API failure: ``{"error": {"code", "message", "fields"}}``.
 
 Codes are stable for scripts; messages are for people. The DRF exception handler maps DRF's own
-exceptions and the work queue's service exceptions; ``page_not_found`` and ``server_error`` do
+exceptions, and any exception that names its ``code`` and ``http_status`` (the apps' service
+errors declare them, so this module knows no app); ``page_not_found`` and ``server_error`` do
 the same for Django's 404/500 pages under ``/api/``.
 """
 
@@ -17,10 +18,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
-
-from workqueue.exceptions import EnqueueError, IllegalTransition, WorkItemNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +42,20 @@ class ApiError(exceptions.APIException):
         self.status_code = status_code
         self.fields = dict(fields or {})
         self.extra = dict(extra or {})  # top-level keys beside "error" (manifest's row_count)
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable code for scripts, e.g. invalid_partition_key.")
+    message = serializers.CharField(help_text="What went wrong, for people.")
+    fields = serializers.DictField(
+        child=serializers.CharField(), help_text='Culprit fields, e.g. {"partition_key.tier": ...}'
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The schema of every error body."""
+
+    error = ErrorDetailSerializer()
 
 
 def error_body(code: str, message: str, fields: Mapping[str, str] | None = None) -> dict:
@@ -98,6 +111,16 @@ def _respond(
     return Response(error_body(code, message, fields), status=exc.status_code, headers=headers)
 
 
+def _declared_error(exc: Exception) -> Response | None:
+    """An app's error that declares ``code`` (str) and ``http_status`` (int) as class
+    attributes, with an optional ``message`` (else ``str(exc)``) and ``fields``."""
+    code, http_status = getattr(exc, "code", None), getattr(exc, "http_status", None)
+    if not (isinstance(code, str) and isinstance(http_status, int)):
+        return None
+    message = getattr(exc, "message", None) or str(exc)
+    return Response(error_body(code, message, getattr(exc, "fields", None)), status=http_status)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF EXCEPTION_HANDLER: every expected failure becomes the one JSON error shape."""
     if isinstance(exc, ApiError):
@@ -107,12 +130,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         message = f"request body is larger than {limit} bytes; split a bulk enqueue"
         return Response(error_body("body_too_large", message), status=413)
-    if isinstance(exc, EnqueueError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=400)
-    if isinstance(exc, WorkItemNotFound):
-        return Response(error_body("not_found", str(exc)), status=404)
-    if isinstance(exc, IllegalTransition):
-        return Response(error_body("illegal_transition", str(exc)), status=409)
+    declared = _declared_error(exc)
+    if declared is not None:
+        return declared
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.exception("database unavailable during an API request")
         return Response(
