@@ -3,6 +3,10 @@ through WORKQUEUE_PIPELINE_MODULES=tests.pipelines."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
 from workqueue.pipelines import (
     NonRetryableError,
     PipelineContext,
@@ -53,3 +57,26 @@ def broken(context: PipelineContext) -> PipelineResult:
 @register_pipeline(domain=DOMAIN, name="skipper", partition_keys=["week"])
 def skipper(context: PipelineContext) -> PipelineResult:
     return PipelineResult(skipped=True, message="same content as the latest capture")
+
+
+def _weekly_lanes(start: date, end: date, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One partition per 7 days from ``start`` to ``end``, per lane (default x and y)."""
+    lanes = options.get("lanes") or ["x", "y"]
+    days = range(0, (end - start).days + 1, 7)
+    return [
+        {"week": (start + timedelta(days=d)).isoformat(), "lane": lane}
+        for d in days
+        for lane in lanes
+    ]
+
+
+@register_pipeline(
+    domain=DOMAIN,
+    name="ranged",
+    partition_keys=["week", "lane"],
+    expand_range=_weekly_lanes,
+    range_options=["lanes"],
+    force_params={"force": True},
+)
+def ranged(context: PipelineContext) -> PipelineResult:
+    return PipelineResult(rows_written=1)

@@ -63,6 +63,9 @@ class Pipeline:
     expand_range: RangeExpander | None = None
     #: The options ``expand_range`` accepts besides the dates, e.g. ``("tiers",)``.
     range_options: tuple[str, ...] = ()
+    #: Params that make a re-run redo work it would otherwise skip as unchanged (e.g.
+    #: ``{"force": True}``); a backfill that re-arms COMPLETE items adds them.
+    force_params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -170,6 +173,7 @@ def register_pipeline(
     description: str = "",
     expand_range: RangeExpander | None = None,
     range_options: Sequence[str] = (),
+    force_params: Mapping[str, Any] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Decorator: register the decorated function as the handler of a pipeline."""
 
@@ -187,6 +191,7 @@ def register_pipeline(
                 description=description or (handler.__doc__ or "").strip().split("\n")[0],
                 expand_range=expand_range,
                 range_options=tuple(range_options),
+                force_params=dict(force_params or {}),
             )
         )
         return handler

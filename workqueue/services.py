@@ -60,7 +60,7 @@ class Actor:
         )
 
 
-def _audit_event(
+def audit_event(
     actor: Actor, action: str, item: WorkItem | None, details: dict[str, Any]
 ) -> AuditEvent:
     return AuditEvent(
@@ -143,13 +143,16 @@ def _validate(request: EnqueueRequest, prefix: str) -> dict[str, Any]:
     return key
 
 
-def work_items_enqueue(*, requests: Sequence[EnqueueRequest], actor: Actor) -> list[EnqueueResult]:
+def work_items_enqueue(
+    *, requests: Sequence[EnqueueRequest], actor: Actor, audit_each: bool = True
+) -> list[EnqueueResult]:
     """Enqueue many items in one transaction; results come back in request order.
 
     Idempotent per (domain, pipeline, partition_key): an active item is returned unchanged, a
     finished one is re-armed only when ``reprocess`` is asked. Any invalid request rejects the
     whole call and changes nothing. Concurrent callers enqueueing the same new partition both
-    succeed: the loser of the insert race gets the winner's item back.
+    succeed: the loser of the insert race gets the winner's item back. ``audit_each=False``
+    is for callers that write one audit event for the whole call themselves (a backfill).
     """
     bulk = len(requests) > 1
     validated: dict[tuple[str, str, str], _Validated] = {}
@@ -180,7 +183,8 @@ def work_items_enqueue(*, requests: Sequence[EnqueueRequest], actor: Actor) -> l
             else:
                 status = EnqueueStatus.FINISHED
             changed = changed or status in (EnqueueStatus.CREATED, EnqueueStatus.REARMED)
-            audit.append(_audit_event(actor, "enqueue", item, {"result": status.value}))
+            if audit_each:
+                audit.append(audit_event(actor, "enqueue", item, {"result": status.value}))
             for index in slot.results:
                 results[index] = EnqueueResult(item=item, status=status)
         AuditEvent.objects.bulk_create(audit)
@@ -345,7 +349,7 @@ def work_item_retry(*, item_id: int, actor: Actor) -> WorkItem:
         item = _get_for_update(item_id)
         previous = {"state": item.state, "attempt_count": item.attempt_count}
         item.rearm(Event.RETRY, desired_at=timezone.now())
-        _audit_event(actor, "retry", item, {"previous": previous}).save()
+        audit_event(actor, "retry", item, {"previous": previous}).save()
         _wake_workers()
     return item
 
@@ -364,7 +368,7 @@ def work_items_retry_failed(
         for item in items:
             previous = {"state": item.state, "attempt_count": item.attempt_count}
             item.rearm(Event.RETRY, desired_at=now)
-            audit.append(_audit_event(actor, "retry", item, {"previous": previous, "bulk": True}))
+            audit.append(audit_event(actor, "retry", item, {"previous": previous, "bulk": True}))
         AuditEvent.objects.bulk_create(audit)
         if items:
             _wake_workers()
@@ -377,5 +381,5 @@ def work_item_cancel(*, item_id: int, actor: Actor) -> WorkItem:
         item = _get_for_update(item_id)
         previous_state = item.state
         item.mark_cancelled()
-        _audit_event(actor, "cancel", item, {"previous": {"state": previous_state}}).save()
+        audit_event(actor, "cancel", item, {"previous": {"state": previous_state}}).save()
     return item

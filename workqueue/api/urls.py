@@ -3,12 +3,13 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView
 
-from workqueue.api import views
+from workqueue.api import backfill, views
 
 app_name = "api"
 
 urlpatterns = [
     path("work/enqueue", views.WorkEnqueueView.as_view(), name="work-enqueue"),
+    path("work/backfill", backfill.WorkBackfillView.as_view(), name="work-backfill"),
     path("work/pending", views.WorkPendingView.as_view(), name="work-pending"),
     path("work/items/<int:item_id>", views.WorkItemDetailView.as_view(), name="work-item"),
     path("work/retry", views.WorkRetryView.as_view(), name="work-retry"),
