@@ -26,7 +26,6 @@ from finra.api.permissions import CanViewDataset
 from finra.api.renderers import FinraCSVRenderer, FormatFirstNegotiation
 from finra.api.selectors import captures_for_reading, dataset_rows_for_reading
 from finra.models import (
-    DATASET_STAGES,
     Capture,
     NormalizedRow,
     RejectRow,
@@ -38,6 +37,7 @@ from finra.models import (
     VenueVolumeRow,
 )
 from finra.selectors import CaptureNotFound
+from finra.stages import DATASET_STAGES
 from workqueue.api.errors import ApiError
 from workqueue.api.serializers import ErrorSerializer
 from workqueue.api.views import parse_query
