@@ -16,9 +16,9 @@ from datetime import date
 from typing import Any
 
 from finra import services
-from finra.models import DOMAIN, STAGES
+from finra.models import DOMAIN
+from finra.stages import STAGE_ORDER, PartitionShape, StageSpec, by_stage, downstream_of
 from finra.stages import STAGES as SPECS
-from finra.stages import PartitionShape, StageSpec, by_stage, downstream_of
 from finra.tiers import TIERS, UnknownTierError, canonical_tier
 from finra.weeks import InvalidWeekEnding, parse_week_ending
 from workqueue.exceptions import DependencyNotReady, InvalidPartitionKey, NonRetryableError
@@ -26,7 +26,7 @@ from workqueue.registry import register_pipeline, registry
 from workqueue.runner import PipelineContext, PipelineResult
 from workqueue.services import Actor, EnqueueRequest, work_items_enqueue
 
-registry.register_stages(DOMAIN, STAGES)
+registry.register_stages(DOMAIN, STAGE_ORDER)
 
 
 # --- partition keys ---------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+# Over 400 lines: every stage's SQL, which share temp tables and the venue totals.
 """Normalization and the calcs as ``INSERT ... SELECT`` inside the database.
 
 A 1M-row week used to travel from the database into pandas and back for every stage; here the
