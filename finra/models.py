@@ -14,8 +14,10 @@ its own capture id (tier ``ALL``) and records which normalized capture of each t
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from django.db import models
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Cast
 
 DOMAIN = "finra.otc_transparency"
@@ -48,6 +50,37 @@ class CaptureQuerySet(models.QuerySet["Capture"]):
         """Captures of one stage, week and tier, newest first."""
         return self.filter(stage=stage, week_ending=week_ending, tier=tier).order_by(
             "-captured_at", "-capture_id"
+        )
+
+    def latest_complete(self, *, as_of: datetime | None = None) -> CaptureQuerySet:
+        """Per (stage, week_ending, tier), the capture a "latest" read uses.
+
+        The complete capture with the newest ``captured_at`` (ties, which need two runs in the
+        same microsecond, go to the larger ``capture_id``); with ``as_of``, among the captures
+        taken at or before it. The ``_latest`` SQL views (``finra.views_sql``) apply the same
+        rule, and a test holds them to it. Filter by stage, week or tier before or after:
+        both give the same rows. A NOT EXISTS over the small captures table, so the datasets
+        are then read by capture id however much history accumulates.
+        """
+        candidates = self.complete()
+        if as_of is not None:
+            candidates = candidates.filter(captured_at__lte=as_of)
+        newer = candidates.filter(
+            stage=OuterRef("stage"), week_ending=OuterRef("week_ending"), tier=OuterRef("tier")
+        ).filter(
+            Q(captured_at__gt=OuterRef("captured_at"))
+            | Q(captured_at=OuterRef("captured_at"), capture_id__gt=OuterRef("capture_id"))
+        )
+        return candidates.filter(~Exists(newer))
+
+    def latest_for(
+        self, *, stage: str, week_ending: date, tier: str, as_of: datetime | None = None
+    ) -> Capture | None:
+        """The ``latest_complete`` capture of one stage, week and tier, or None."""
+        return (
+            self.filter(stage=stage, week_ending=week_ending, tier=tier)
+            .latest_complete(as_of=as_of)
+            .first()
         )
 
 
@@ -291,20 +324,6 @@ class TierSplitRow(DatasetRow):
             _capture_index("finra_otc_tier_split"),
             _symbol_index("finra_otc_tier_split"),
         ]
-
-
-# Dataset table -> the stage whose captures it belongs to (drives the _latest views).
-DATASET_STAGES: dict[type[models.Model], str] = {
-    RawRow: Stage.RAW,
-    RejectRow: Stage.RAW,
-    NormalizedRow: Stage.NORMALIZED,
-    VenueVolumeRow: Stage.VENUE_VOLUME,
-    VenueShareRow: Stage.VENUE_SHARE,
-    SymbolVenueShareRow: Stage.VENUE_SHARE,
-    SymbolHHIRow: Stage.HHI,
-    TierHHIRow: Stage.HHI,
-    TierSplitRow: Stage.TIER_SPLIT,
-}
 
 
 # --- the weekly scheduler's record ---------------------------------------------------------------

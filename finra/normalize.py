@@ -10,35 +10,11 @@ names), not once per row.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from finra.tiers import canonical_tier
-
 NO_MPID_PREFIX = "NOMPID:"
-
-NORMALIZED_COLUMNS: tuple[str, ...] = (
-    "tier",
-    "symbol",
-    "issue_name",
-    "venue_key",
-    "mpid",
-    "venue_name",
-    "share_quantity",
-    "trade_count",
-    "avg_trade_size",
-)
-
-
-@dataclass
-class NormalizedResult:
-    """Normalized rows, plus how many input rows were folded into an existing (symbol, venue)."""
-
-    frame: pd.DataFrame
-    merged_duplicates: int
 
 
 def collapse_whitespace(text: str) -> str:
@@ -72,80 +48,13 @@ def venue_name_for(mpid: str, participant_name: str) -> str:
     return name
 
 
-def normalize_frame(frame: pd.DataFrame, *, tier: str) -> NormalizedResult:
-    """Normalize a parsed frame (``ParsedFile.frame``) of one tier and week.
-
-    Rows repeating a (symbol, venue_key) are summed into one; FINRA should not send them, so
-    their number is reported for the capture's metrics rather than silently absorbed.
-    """
-    tier = canonical_tier(tier)
-    mpid = _per_distinct(frame["mpid"], str.strip)
-    venue_pairs = pd.DataFrame({"mpid": mpid, "participant_name": frame["participant_name"]})
-    pair_codes, pairs = _factorize_pairs(venue_pairs)
-    venue_keys = np.array([venue_key_for(m, n) for m, n in pairs], dtype=object)
-    venue_names = np.array([venue_name_for(m, n) for m, n in pairs], dtype=object)
-
-    rows = pd.DataFrame(
-        {
-            "symbol": _per_distinct(frame["symbol"], lambda text: text.strip().upper()),
-            "issue_name": _per_distinct(frame["issue_name"], collapse_whitespace),
-            "venue_key": venue_keys[pair_codes],
-            "mpid": mpid,
-            "venue_name": venue_names[pair_codes],
-            "share_quantity": frame["share_quantity"].to_numpy(dtype=np.int64),
-            "trade_count": frame["trade_count"].to_numpy(dtype=np.int64),
-        }
-    )
-    grouped = rows.groupby(["symbol", "venue_key"], sort=True, as_index=False).agg(
-        issue_name=("issue_name", "first"),
-        mpid=("mpid", "first"),
-        venue_name=("venue_name", "first"),
-        share_quantity=("share_quantity", "sum"),
-        trade_count=("trade_count", "sum"),
-    )
-    grouped.insert(0, "tier", tier)
-    grouped["avg_trade_size"] = _safe_ratio(grouped["share_quantity"], grouped["trade_count"])
-    normalized = grouped[list(NORMALIZED_COLUMNS)].astype(
-        {
-            "tier": str,
-            "symbol": str,
-            "issue_name": str,
-            "venue_key": str,
-            "mpid": str,
-            "venue_name": str,
-            "share_quantity": np.int64,
-            "trade_count": np.int64,
-            "avg_trade_size": np.float64,
-        }
-    )
-    return NormalizedResult(frame=normalized, merged_duplicates=len(frame) - len(normalized))
-
-
-def _per_distinct(values: pd.Series, transform: Callable[[str], str]) -> np.ndarray:
-    """Apply a string function once per distinct value and broadcast the results back."""
-    codes, distinct = pd.factorize(values.to_numpy(dtype=object))
-    transformed = np.array([transform(value) for value in distinct], dtype=object)
-    if len(codes) == 0:
-        return np.array([], dtype=object)
-    return transformed[codes]
-
-
-def _factorize_pairs(pairs: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
+def factorize_pairs(pairs: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
     left_codes, left = pd.factorize(pairs.iloc[:, 0].to_numpy(dtype=object))
     right_codes, right = pd.factorize(pairs.iloc[:, 1].to_numpy(dtype=object))
     combined = left_codes.astype(np.int64) * max(len(right), 1) + right_codes
     codes, distinct = pd.factorize(combined)
     width = max(len(right), 1)
     return codes, [(left[value // width], right[value % width]) for value in distinct]
-
-
-def _safe_ratio(numerator: pd.Series, denominator: pd.Series) -> np.ndarray:
-    """numerator / denominator as floats, 0.0 where the denominator is 0 (no NaN, no inf)."""
-    top = numerator.to_numpy(dtype=np.float64)
-    bottom = denominator.to_numpy(dtype=np.float64)
-    result = np.zeros(len(top), dtype=np.float64)
-    np.divide(top, bottom, out=result, where=bottom != 0)
-    return result
 
 
 # At most this many values of each kind are listed in a RAW capture's normalize hints; a week
@@ -165,7 +74,7 @@ def normalize_hints(frame: pd.DataFrame) -> dict[str, object]:
     symbol_codes, symbols = pd.factorize(frame["symbol"].to_numpy(dtype=object))
     canonical = [value.strip().upper() for value in symbols]
     canonical_codes, _ = pd.factorize(np.array(canonical, dtype=object))
-    pair_codes, pairs = _factorize_pairs(frame[["mpid", "participant_name"]])
+    pair_codes, pairs = factorize_pairs(frame[["mpid", "participant_name"]])
     keys = np.array([venue_key_for(m, n) for m, n in pairs], dtype=object)
     key_codes, distinct_keys = pd.factorize(keys)
     if len(frame):

@@ -1,3 +1,4 @@
+# Over 400 lines: one file format, parsed in one vectorised pass whose steps share its line index.
 """Parse and validate one FINRA OTC Transparency weekly file (one tier, one week).
 
 Two kinds of failure, treated differently on purpose:

@@ -43,7 +43,8 @@ import hashlib
 
 # Dataset tables partitioned by capture_id on PostgreSQL, with their symbol-index names (the
 # Django ``SymbolIndex`` of the model: a partitioned btree on the parent), if any: the tables
-# as migrations 0005 and 0006 found them (the symbol venue shares became a view in 0007).
+# as migrations 0005 and 0006 found them (the symbol venue shares became a view in 0007). The
+# tables partitioned now are the stages' (``finra.storage.PARTITIONED_TABLES``).
 PARTITIONED_TABLES_0005: dict[str, str | None] = {
     "finra_otc_transparency_raw": None,
     "finra_otc_transparency_rejects": None,
@@ -55,21 +56,6 @@ PARTITIONED_TABLES_0005: dict[str, str | None] = {
     "finra_otc_transparency_tier_hhi": None,
     "finra_otc_transparency_tier_split": "finra_otc_tier_split_sym",
 }
-
-# The partitioned dataset tables now.
-PARTITIONED_TABLES: dict[str, str | None] = {
-    table: index
-    for table, index in PARTITIONED_TABLES_0005.items()
-    if table != "finra_otc_transparency_symbol_venue_share"
-}
-
-
-# Tables whose captures get planner statistics when written: the ones readers query. Without
-# statistics the planner takes a fresh 1M-row capture for a few rows and picks nested loops
-# and on-disk sorts: the first page of the symbol venue shares of such a week took 5 s instead
-# of 10 ms. Autovacuum analyzes a table some time after it changes, if it is on at all. RAW is
-# only read by normalization, whose statements do not need them (see ``finra.sql_stages``).
-ANALYZED_TABLES: frozenset[str] = frozenset(PARTITIONED_TABLES) - {"finra_otc_transparency_raw"}
 
 # ``default_statistics_target`` for that ANALYZE: a sample of 3,000 rows (300 per unit). Row
 # counts, the single capture_id/week/tier value and the symbol distribution the plans depend

@@ -1,9 +1,10 @@
-"""The six FINRA pipelines, registered with the work queue, and how they chain.
+"""The FINRA pipelines, one per stage of ``finra.stages``, registered with the work queue.
 
 Each pipeline is a thin wrapper: validate the partition, call the stage's service in
-``finra.services``, enqueue what comes next. Chaining: ``ingest_week`` -> ``normalize_week`` ->
-``compute_venue_volume`` + ``compute_venue_share`` + ``compute_hhi`` for the tier, and
-``compute_tier_split`` once all three tiers of the week are normalized. Downstream items are
+``finra.services``, enqueue the stages computed from it (``stages.downstream_of``). Chaining:
+``ingest_week`` -> ``normalize_week`` -> ``compute_venue_volume`` + ``compute_venue_share`` +
+``compute_hhi`` for the tier, and ``compute_tier_split`` once all three tiers of the week are
+normalized. Downstream items are
 enqueued with ``reprocess=True`` when the upstream capture changed, so a restatement re-runs
 what was already COMPLETE; an active (queued or running) downstream item is left alone, so
 enqueueing every phase by hand, as the operations guide does, works too.
@@ -15,7 +16,9 @@ from datetime import date
 from typing import Any
 
 from finra import services
-from finra.models import DOMAIN, STAGES, Stage
+from finra.models import DOMAIN
+from finra.stages import STAGE_ORDER, PartitionShape, StageSpec, by_stage, downstream_of
+from finra.stages import STAGES as SPECS
 from finra.tiers import TIERS, UnknownTierError, canonical_tier
 from finra.weeks import InvalidWeekEnding, parse_week_ending
 from workqueue.pipelines import (
@@ -29,13 +32,7 @@ from workqueue.pipelines import (
 )
 from workqueue.services import Actor, EnqueueRequest, work_items_enqueue
 
-registry.register_stages(DOMAIN, STAGES)
-
-CALC_PIPELINES: dict[str, str] = {
-    "compute_venue_volume": Stage.VENUE_VOLUME,
-    "compute_venue_share": Stage.VENUE_SHARE,
-    "compute_hhi": Stage.HHI,
-}
+registry.register_stages(DOMAIN, STAGE_ORDER)
 
 
 # --- partition keys ---------------------------------------------------------------------------
@@ -120,15 +117,24 @@ def _enqueue_next(
     )
 
 
-def _after_normalized(context: PipelineContext, week_ending: date, tier: str) -> None:
-    key = services.tier_partition_key(week_ending, tier)
-    downstream = [(name, key) for name in CALC_PIPELINES]
-    # Checked after our own commit: of several tiers finishing at once, the last to commit
-    # sees all three and queues the split.
-    normalized = services.tiers_with_stage(stage=Stage.NORMALIZED, week_ending=week_ending)
-    if len(normalized) == len(TIERS):
-        downstream.append(("compute_tier_split", services.week_partition_key(week_ending)))
-    _enqueue_next(context, downstream, reprocess=True)
+def _enqueue_downstream(
+    context: PipelineContext, spec: StageSpec, week_ending: date, tier: str, *, reprocess: bool
+) -> None:
+    """Enqueue the stages computed from ``spec``'s, for the tier, and the per-week ones once
+    every tier of the week has ``spec``'s stage.
+
+    Checked after our own commit: of several tiers finishing at once, the last to commit sees
+    all three and queues the per-week stages.
+    """
+    downstream = []
+    for child in downstream_of(spec.stage):
+        if child.partition is PartitionShape.TIER:
+            downstream.append((child.pipeline, services.tier_partition_key(week_ending, tier)))
+            continue
+        complete = services.tiers_with_stage(stage=spec.stage, week_ending=week_ending)
+        if len(complete) == len(TIERS):
+            downstream.append((child.pipeline, services.week_partition_key(week_ending)))
+    _enqueue_next(context, downstream, reprocess=reprocess)
 
 
 def _result(outcome: services.StageOutcome) -> PipelineResult:
@@ -144,13 +150,6 @@ def _result(outcome: services.StageOutcome) -> PipelineResult:
 # --- pipelines --------------------------------------------------------------------------------
 
 
-@register_pipeline(
-    domain=DOMAIN,
-    name="ingest_week",
-    partition_keys=["week_ending", "tier"],
-    validate_partition=validate_partition,
-    produces_stage=Stage.RAW,
-)
 def ingest_week(context: PipelineContext) -> PipelineResult:
     """Fetch and parse a week's file for one tier and store it as a RAW capture.
 
@@ -165,57 +164,47 @@ def ingest_week(context: PipelineContext) -> PipelineResult:
         tier=tier,
         content=content,
         force=bool(params.get("force", False)),
-        execution_id=context.execution_id,
+        run=context,
     )
     # A skip changed nothing downstream depends on: make sure normalize exists, re-run nothing.
-    _enqueue_next(
-        context,
-        [("normalize_week", services.tier_partition_key(week_ending, tier))],
-        reprocess=not outcome.skipped,
+    _enqueue_downstream(
+        context, by_stage(outcome.stage), week_ending, tier, reprocess=not outcome.skipped
     )
     return _result(outcome)
 
 
-@register_pipeline(
-    domain=DOMAIN,
-    name="normalize_week",
-    partition_keys=["week_ending", "tier"],
-    validate_partition=validate_partition,
-    produces_stage=Stage.NORMALIZED,
-    depends_on_stage=Stage.RAW,
-)
-def normalize_week(context: PipelineContext) -> PipelineResult:
-    """Normalize the latest RAW capture of a week and tier: one row per (symbol, venue)."""
-    week_ending, tier = _week(context), _tier(context)
-    assert tier is not None
-    outcome = services.week_normalize(
-        week_ending=week_ending, tier=tier, execution_id=context.execution_id
-    )
-    _after_normalized(context, week_ending, tier)
-    return _result(outcome)
-
-
-def _run_tier_calc(context: PipelineContext, stage: str) -> PipelineResult:
-    """Run a calc for the partition's tier, or, with only week_ending, for every tier that has
-    NORMALIZED data for the week (waiting when none has)."""
-    week_ending, tier = _week(context), _tier(context)
-    if tier is not None:
-        return _result(
-            services.tier_calc_compute(
-                stage=stage, week_ending=week_ending, tier=tier, execution_id=context.execution_id
-            )
+def _run_derived(context: PipelineContext, spec: StageSpec) -> PipelineResult:
+    """Run a derived stage for the partition. A per-tier stage that takes any tier, given only
+    week_ending, runs for every tier that has its upstream stage for the week (waiting when
+    none has)."""
+    week_ending = _week(context)
+    # The guide's phase 3 sends a tier with every calc: accepted, and a per-week stage still
+    # covers the whole week (same capture id, so either key gives the same rows).
+    tier = None if spec.partition is PartitionShape.WEEK else _tier(context)
+    if spec.partition is PartitionShape.WEEK or tier is not None:
+        outcome = services.stage_compute(
+            stage=spec.stage, week_ending=week_ending, tier=tier, run=context
         )
-    tiers = services.tiers_with_stage(stage=Stage.NORMALIZED, week_ending=week_ending)
+        if tier is not None:
+            _enqueue_downstream(context, spec, week_ending, tier, reprocess=True)
+        return _result(outcome)
+    assert spec.upstream is not None
+    tiers = services.tiers_with_stage(stage=spec.upstream, week_ending=week_ending)
     if not tiers:
         raise DependencyNotReady(
-            f"waiting for stage NORMALIZED of any tier of week {week_ending.isoformat()}"
+            f"waiting for stage {spec.upstream} of any tier of week {week_ending.isoformat()}"
         )
-    outcomes = [
-        services.tier_calc_compute(
-            stage=stage, week_ending=week_ending, tier=t, execution_id=context.execution_id
+    outcomes = []
+    for each in tiers:
+        outcomes.append(
+            services.stage_compute(
+                stage=spec.stage,
+                week_ending=week_ending,
+                tier=each,
+                run=context,
+            )
         )
-        for t in tiers
-    ]
+        _enqueue_downstream(context, spec, week_ending, each, reprocess=True)
     return PipelineResult(
         rows_written=sum(o.rows_written for o in outcomes),
         capture_id=outcomes[0].capture_id if len(outcomes) == 1 else None,
@@ -224,52 +213,36 @@ def _run_tier_calc(context: PipelineContext, stage: str) -> PipelineResult:
     )
 
 
-def _register_calc(name: str, stage: str, doc: str) -> None:
-    def handler(context: PipelineContext) -> PipelineResult:
-        return _run_tier_calc(context, stage)
+def _register(spec: StageSpec) -> None:
+    if spec.upstream is None:
+        handler = ingest_week
+    else:
 
-    handler.__name__ = name
-    handler.__doc__ = doc
+        def handler(context: PipelineContext) -> PipelineResult:
+            return _run_derived(context, spec)
+
+        handler.__name__ = spec.pipeline
+        handler.__doc__ = spec.description
+    if spec.partition is PartitionShape.TIER and not spec.any_tier:
+        keys, optional = ["week_ending", "tier"], []
+        # The queue checks the manifest for the upstream stage before the run (and the item
+        # waits without spending an attempt) when the upstream has this same partition key.
+        upstream_here = spec.upstream is not None and (
+            by_stage(spec.upstream).partition is PartitionShape.TIER
+        )
+    else:
+        keys, optional = ["week_ending"], ["tier"]
+        upstream_here = False
     register_pipeline(
         domain=DOMAIN,
-        name=name,
-        partition_keys=["week_ending"],
-        optional_keys=["tier"],
+        name=spec.pipeline,
+        partition_keys=keys,
+        optional_keys=optional,
         validate_partition=validate_partition,
-        produces_stage=stage,
+        produces_stage=spec.stage,
+        depends_on_stage=spec.upstream if upstream_here else None,
     )(handler)
 
 
-_register_calc(
-    "compute_venue_volume",
-    Stage.VENUE_VOLUME,
-    "Per venue: shares, trades and symbols traded (one tier, or every normalized tier).",
-)
-_register_calc(
-    "compute_venue_share",
-    Stage.VENUE_SHARE,
-    "Venue share of the tier's volume and of each symbol's volume.",
-)
-_register_calc(
-    "compute_hhi",
-    Stage.HHI,
-    "HHI venue concentration per symbol and for the whole tier.",
-)
-
-
-@register_pipeline(
-    domain=DOMAIN,
-    name="compute_tier_split",
-    partition_keys=["week_ending"],
-    # The guide's phase 3 sends a tier with every calc: accepted, and the split still covers
-    # the whole week (same capture id, so either key gives the same rows).
-    optional_keys=["tier"],
-    validate_partition=validate_partition,
-    produces_stage=Stage.TIER_SPLIT,
-)
-def compute_tier_split(context: PipelineContext) -> PipelineResult:
-    """Each symbol's volume per tier from each tier's latest normalized capture."""
-    outcome = services.tier_split_compute(
-        week_ending=_week(context), execution_id=context.execution_id
-    )
-    return _result(outcome)
+for _spec in SPECS:
+    _register(_spec)

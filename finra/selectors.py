@@ -1,9 +1,10 @@
 """Reads of FINRA captures and datasets: latest, by capture id, or as of a moment.
 
-These back the data API and the admin. "Latest" is the complete capture with the newest
-``captured_at`` for the business key (week_ending + tier, or week_ending for the tier split),
-the same rule as the ``_latest`` SQL views; as-of reads pick the newest capture taken at or
-before a timestamp, or one capture by id.
+"Latest" is ``Capture.objects.latest_complete()``: per business key (week_ending + tier, or
+week_ending for the tier split) the complete capture with the newest ``captured_at``, the
+rule the ``_latest`` SQL views apply too; as-of reads pick the newest capture taken at or
+before a timestamp, or one capture by id. The data API's reads over many weeks are in
+``finra.api.selectors``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,9 @@ from datetime import date, datetime
 
 from django.db import models
 
-from finra.models import (
-    ALL_TIERS,
-    DATASET_STAGES,
-    Capture,
-    CaptureStatus,
-)
-from finra.tiers import canonical_tier
+from finra.models import ALL_TIERS, Capture, CaptureStatus
+from finra.stages import DATASET_STAGES
+from finra.tiers import TIERS, canonical_tier
 from finra.weeks import parse_week_ending
 
 
@@ -30,22 +27,22 @@ def capture_latest(
     *, stage: str, week_ending: date | str, tier: str, as_of: datetime | None = None
 ) -> Capture | None:
     """The newest complete capture of a stage for a week and tier (optionally as of a time)."""
-    captures = Capture.objects.complete().for_partition(
+    return Capture.objects.latest_for(
         stage=stage,
         week_ending=parse_week_ending(week_ending),
         tier=tier if tier == ALL_TIERS else canonical_tier(tier),
+        as_of=as_of,
     )
-    if as_of is not None:
-        captures = captures.filter(captured_at__lte=as_of)
-    return captures.first()
 
 
-def capture_history(*, week_ending: date | str, tier: str | None = None) -> models.QuerySet:
-    """Every capture of a week (optionally one tier), newest first, skipped ones included."""
-    captures = Capture.objects.filter(week_ending=parse_week_ending(week_ending))
-    if tier is not None:
-        captures = captures.filter(tier=tier if tier == ALL_TIERS else canonical_tier(tier))
-    return captures.order_by("-captured_at", "stage")
+def tiers_with_stage(*, stage: str, week_ending: date) -> list[str]:
+    """The tiers (canonical order) that have a complete capture of ``stage`` for the week."""
+    present = set(
+        Capture.objects.complete()
+        .filter(stage=stage, week_ending=week_ending)
+        .values_list("tier", flat=True)
+    )
+    return [tier for tier in TIERS if tier in present]
 
 
 def dataset_rows(
@@ -81,22 +78,10 @@ def dataset_rows(
     return model.objects.filter(capture_id=capture_id)
 
 
-def symbol_history(model: type[models.Model], *, symbol: str) -> models.QuerySet:
-    """One symbol's rows across weeks, latest capture of each week (and tier) only."""
-    stage = DATASET_STAGES[model]
-    latest = Capture.objects.raw(
-        "SELECT id, capture_id FROM finra_otc_transparency_captures_latest WHERE stage = %s",
-        [stage],
-    )
-    ids = [c.capture_id for c in latest]
-    return model.objects.filter(symbol=symbol, capture_id__in=ids).order_by("week_ending")
-
-
 __all__ = [
     "CaptureNotFound",
     "CaptureStatus",
-    "capture_history",
     "capture_latest",
     "dataset_rows",
-    "symbol_history",
+    "tiers_with_stage",
 ]

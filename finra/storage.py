@@ -28,14 +28,28 @@ import numpy as np
 import pandas as pd
 from django.db import connection, models
 
-from finra.partitions import (
-    ANALYZED_TABLES,
-    PARTITIONED_TABLES,
-    STATISTICS_TARGET,
-    literal,
-    partition_name,
-    staging_name,
-)
+from finra.models import RawRow, SymbolIndex
+from finra.partitions import STATISTICS_TARGET, literal, partition_name, staging_name
+from finra.stages import STAGES
+
+
+def _symbol_index(model: type[models.Model]) -> str | None:
+    names = [index.name for index in model._meta.indexes if isinstance(index, SymbolIndex)]
+    return names[0] if names else None
+
+
+# The dataset tables partitioned by capture_id on PostgreSQL (every table a stage writes), with
+# the name of their symbol index (a partitioned btree on the parent), if any.
+PARTITIONED_TABLES: dict[str, str | None] = {
+    model._meta.db_table: _symbol_index(model) for spec in STAGES for model in spec.models
+}
+
+# Tables whose captures get planner statistics when written: the ones readers query. Without
+# statistics the planner takes a fresh 1M-row capture for a few rows and picks nested loops
+# and on-disk sorts: the first page of the symbol venue shares of such a week took 5 s instead
+# of 10 ms. Autovacuum analyzes a table some time after it changes, if it is on at all. RAW is
+# only read by normalization, whose statements do not need them (see ``finra.sql.stages``).
+ANALYZED_TABLES: frozenset[str] = frozenset(PARTITIONED_TABLES) - {RawRow._meta.db_table}
 
 _ROWS_PER_WRITE = 100_000
 # The fast CSV form uses a quote character no FINRA value contains, so values go unquoted.
@@ -349,63 +363,3 @@ def _executemany(
     rows: Iterable[Sequence[Any]] = ((*constant_values, *row) for row in zip(*columns, strict=True))
     with connection.cursor() as cursor:
         cursor.executemany(statement, rows)
-
-
-def read_capture_frame(
-    model: type[models.Model],
-    *,
-    capture_id: str,
-    columns: Sequence[str],
-    order_by: Sequence[str] = (),
-) -> pd.DataFrame:
-    """The rows of one capture as a DataFrame (integers as int64, text as str)."""
-    quote = connection.ops.quote_name
-    fields = {f.column: f for f in model._meta.concrete_fields}
-    select = ", ".join(quote(c) for c in columns)
-    order = f" ORDER BY {', '.join(quote(c) for c in order_by)}" if order_by else ""
-    table = quote(model._meta.db_table)
-    dtypes = {c: _pandas_dtype(fields[c]) for c in columns}
-    if connection.vendor == "postgresql":
-        from psycopg import sql
-
-        query = sql.SQL(
-            "COPY (SELECT {} FROM {} WHERE capture_id = {}{}) TO STDOUT WITH (FORMAT csv)"
-        )
-        statement = query.format(
-            sql.SQL(select), sql.SQL(table), sql.Literal(capture_id), sql.SQL(order)
-        )
-        buffer = io.BytesIO()
-        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-            for block in copy:
-                buffer.write(block)
-        buffer.seek(0)
-        if buffer.getbuffer().nbytes == 0:
-            return _empty_frame(columns, dtypes)
-        return pd.read_csv(
-            buffer,
-            header=None,
-            names=list(columns),
-            dtype=dtypes,
-            keep_default_na=False,
-            na_filter=False,
-            engine="c",
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {select} FROM {table} WHERE capture_id = %s{order}", [capture_id])
-        rows = cursor.fetchall()
-    if not rows:
-        return _empty_frame(columns, dtypes)
-    frame = pd.DataFrame.from_records(rows, columns=list(columns))
-    return frame.astype(dtypes)
-
-
-def _pandas_dtype(field: models.Field) -> Any:
-    if isinstance(field, (models.BigIntegerField, models.IntegerField)):
-        return np.int64
-    if isinstance(field, models.FloatField):
-        return np.float64
-    return str
-
-
-def _empty_frame(columns: Sequence[str], dtypes: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=dtypes[c]) for c in columns})

@@ -1,4 +1,4 @@
-"""SQL of the dataset views, shared by the migrations (plain SQL: SQLite and PostgreSQL).
+"""SQL of the dataset views, for the migrations (plain SQL: SQLite and PostgreSQL).
 
 ``finra_otc_transparency_captures_latest`` keeps, per (stage, week_ending, tier), the complete
 capture with the newest ``captured_at`` (ties, which need two runs in the same microsecond,
@@ -18,7 +18,9 @@ that symbol's rows through the normalized symbol index.
 
 The views select ``d.*`` or name the normalized columns: PostgreSQL fixes the column list when
 a view is created, so a migration that changes a dataset's columns must drop and re-create the
-views around it (``drop_views``/``create_views``).
+views around it (``drop_views``/``create_views``). A migration passes the tables it knew, as a
+literal copy: the tables now are the stages' (``finra.stages.DATASET_TABLES``), and a stage
+added later must not change what an old migration does.
 """
 
 from __future__ import annotations
@@ -39,25 +41,6 @@ WHERE c.status = 'complete'
            OR (n.captured_at = c.captured_at AND n.capture_id > c.capture_id))
   )
 """
-
-# Dataset table -> the stage of its captures: the tables when migration 0002 created the views
-# (the symbol venue shares were a table until 0007). Migrations 0002 and 0005 use this list.
-TABLES_0002: dict[str, str] = {
-    "finra_otc_transparency_raw": "RAW",
-    "finra_otc_transparency_rejects": "RAW",
-    NORMALIZED_TABLE: "NORMALIZED",
-    "finra_otc_transparency_venue_volume": "VENUE_VOLUME",
-    "finra_otc_transparency_venue_share": "VENUE_SHARE",
-    SYMBOL_VENUE_SHARE: "VENUE_SHARE",
-    "finra_otc_transparency_symbol_hhi": "HHI",
-    "finra_otc_transparency_tier_hhi": "HHI",
-    "finra_otc_transparency_tier_split": "TIER_SPLIT",
-}
-
-# The dataset tables now, with their stages.
-DATASET_TABLES: dict[str, str] = {
-    table: stage for table, stage in TABLES_0002.items() if table != SYMBOL_VENUE_SHARE
-}
 
 
 def dataset_view(table: str, stage: str) -> str:
@@ -103,28 +86,44 @@ SYMBOL_VENUE_SHARE_LATEST_VIEW = _symbol_venue_shares(
 )
 
 
-def create_views(tables: dict[str, str] | None = None) -> list[str]:
-    """Create the views: the captures' and every table's ``_latest`` view, and (unless an
-    older migration passes its own ``tables``) the symbol venue share views."""
-    if tables is not None:
-        return [CAPTURES_LATEST] + [dataset_view(t, s) for t, s in tables.items()]
-    return [
-        CAPTURES_LATEST,
-        *(dataset_view(t, s) for t, s in DATASET_TABLES.items()),
-        SYMBOL_VENUE_SHARE_VIEW,
-        SYMBOL_VENUE_SHARE_LATEST_VIEW,
-    ]
+def _tables_now() -> dict[str, str]:
+    # Imported here: the migrations import this module and pass their own tables.
+    from finra.stages import DATASET_TABLES
+
+    return DATASET_TABLES
 
 
-def drop_views(tables: dict[str, str] | None = None) -> list[str]:
-    """Drop what ``create_views`` with the same argument creates."""
-    if tables is not None:
-        return [f"DROP VIEW IF EXISTS {t}_latest" for t in tables] + [
-            f"DROP VIEW IF EXISTS {CAPTURES_TABLE}_latest"
+def create_views(
+    tables: dict[str, str] | None = None, *, symbol_venue_share: bool | None = None
+) -> list[str]:
+    """Create the views: the captures' and every table's ``_latest`` view, and the symbol venue
+    share views. ``tables`` (table -> stage) defaults to the stages' tables now; the symbol
+    venue share views come by default only with those (it was a table before migration 0007).
+    """
+    if symbol_venue_share is None:
+        symbol_venue_share = tables is None
+    tables = _tables_now() if tables is None else tables
+    views = [CAPTURES_LATEST, *(dataset_view(t, s) for t, s in tables.items())]
+    if symbol_venue_share:
+        views += [SYMBOL_VENUE_SHARE_VIEW, SYMBOL_VENUE_SHARE_LATEST_VIEW]
+    return views
+
+
+def drop_views(
+    tables: dict[str, str] | None = None, *, symbol_venue_share: bool | None = None
+) -> list[str]:
+    """Drop what ``create_views`` with the same arguments creates."""
+    if symbol_venue_share is None:
+        symbol_venue_share = tables is None
+    tables = _tables_now() if tables is None else tables
+    views = []
+    if symbol_venue_share:
+        views += [
+            f"DROP VIEW IF EXISTS {SYMBOL_VENUE_SHARE}_latest",
+            f"DROP VIEW IF EXISTS {SYMBOL_VENUE_SHARE}",
         ]
     return [
-        f"DROP VIEW IF EXISTS {SYMBOL_VENUE_SHARE}_latest",
-        f"DROP VIEW IF EXISTS {SYMBOL_VENUE_SHARE}",
-        *(f"DROP VIEW IF EXISTS {t}_latest" for t in DATASET_TABLES),
+        *views,
+        *(f"DROP VIEW IF EXISTS {t}_latest" for t in tables),
         f"DROP VIEW IF EXISTS {CAPTURES_TABLE}_latest",
     ]

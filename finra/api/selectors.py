@@ -2,9 +2,9 @@
 
 ``finra.selectors.dataset_rows`` answers for one week (and tier); the API also lists many weeks
 at once, so this picks, for every (week_ending, tier) of the dataset's stage, the capture the
-reader asked for with the same rule as ``capture_latest`` and the ``_latest`` views: the complete
-capture with the newest ``captured_at`` (ties to the larger ``capture_id``), optionally among
-those captured at or before ``as_of``.
+reader asked for with ``Capture.objects.latest_complete`` (the rule of the ``_latest`` views):
+the complete capture with the newest ``captured_at`` (ties to the larger ``capture_id``),
+optionally among those captured at or before ``as_of``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
 
-from finra.models import DATASET_STAGES, Capture
+from finra.models import Capture
 from finra.selectors import CaptureNotFound
+from finra.stages import DATASET_STAGES
 
 
 def capture_ids_for_reading(
@@ -31,14 +31,7 @@ def capture_ids_for_reading(
     then read through its capture partitions (or ``capture_id`` index) however much history
     accumulates.
     """
-    candidates = Capture.objects.complete().filter(stage=stage)
-    if as_of is not None:
-        candidates = candidates.filter(captured_at__lte=as_of)
-    newer = candidates.filter(week_ending=OuterRef("week_ending"), tier=OuterRef("tier")).filter(
-        Q(captured_at__gt=OuterRef("captured_at"))
-        | Q(captured_at=OuterRef("captured_at"), capture_id__gt=OuterRef("capture_id"))
-    )
-    chosen = candidates.filter(~Exists(newer))
+    chosen = Capture.objects.filter(stage=stage).latest_complete(as_of=as_of)
     if week_ending is not None:
         chosen = chosen.filter(week_ending=week_ending)
     if tier is not None:

@@ -3,7 +3,7 @@
 Each view parses its query (unknown parameters are a 400 ``unknown_fields``), reads through the
 selectors at the asked-for version (latest, ``capture_id`` or ``as_of``), and renders one page
 of a small output serializer, or CSV with ``?format=csv``. Errors use the work API's one JSON
-shape (``workqueue.api.errors``), CSV requests included.
+shape (``marketspine.api.errors``), CSV requests included.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from finra.api.permissions import CanViewDataset
 from finra.api.renderers import FinraCSVRenderer, FormatFirstNegotiation
 from finra.api.selectors import captures_for_reading, dataset_rows_for_reading
 from finra.models import (
-    DATASET_STAGES,
     Capture,
     NormalizedRow,
     RejectRow,
@@ -38,6 +37,7 @@ from finra.models import (
     VenueVolumeRow,
 )
 from finra.selectors import CaptureNotFound
+from finra.stages import DATASET_STAGES
 from marketspine.api.errors import ApiError, ErrorSerializer
 from marketspine.api.query import parse_query
 

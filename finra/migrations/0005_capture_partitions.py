@@ -15,7 +15,21 @@ from django.db import migrations
 
 from finra.partitions import PARTITIONED_TABLES_0005 as PARTITIONED_TABLES
 from finra.partitions import literal, partition_name, sequence_name
-from finra.views_sql import TABLES_0002, create_views, drop_views
+from finra.views_sql import create_views, drop_views
+
+# The dataset tables and the stage of their captures when migration 0002 created the views
+# (the symbol venue shares were a table until 0007). A literal copy: migrations are history.
+TABLES_0002: dict[str, str] = {
+    "finra_otc_transparency_raw": "RAW",
+    "finra_otc_transparency_rejects": "RAW",
+    "finra_otc_transparency_normalized": "NORMALIZED",
+    "finra_otc_transparency_venue_volume": "VENUE_VOLUME",
+    "finra_otc_transparency_venue_share": "VENUE_SHARE",
+    "finra_otc_transparency_symbol_venue_share": "VENUE_SHARE",
+    "finra_otc_transparency_symbol_hhi": "HHI",
+    "finra_otc_transparency_tier_hhi": "HHI",
+    "finra_otc_transparency_tier_split": "TIER_SPLIT",
+}
 
 
 def _loaded_columns(cursor, table: str) -> str:

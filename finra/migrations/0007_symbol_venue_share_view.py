@@ -12,7 +12,34 @@ migrations 0005 and 0006 left it).
 from django.db import migrations
 
 from finra.partitions import literal, partition_name
-from finra.views_sql import SYMBOL_VENUE_SHARE, TABLES_0002, create_views, drop_views
+from finra.views_sql import SYMBOL_VENUE_SHARE, create_views, drop_views
+
+# The dataset tables and the stage of their captures when migration 0002 created the views
+# (the symbol venue shares were a table until 0007). A literal copy: migrations are history.
+TABLES_0002: dict[str, str] = {
+    "finra_otc_transparency_raw": "RAW",
+    "finra_otc_transparency_rejects": "RAW",
+    "finra_otc_transparency_normalized": "NORMALIZED",
+    "finra_otc_transparency_venue_volume": "VENUE_VOLUME",
+    "finra_otc_transparency_venue_share": "VENUE_SHARE",
+    "finra_otc_transparency_symbol_venue_share": "VENUE_SHARE",
+    "finra_otc_transparency_symbol_hhi": "HHI",
+    "finra_otc_transparency_tier_hhi": "HHI",
+    "finra_otc_transparency_tier_split": "TIER_SPLIT",
+}
+
+# The dataset tables and the stage of their captures once 0007 made the symbol venue shares a
+# view. A literal copy: migrations are history.
+TABLES_0007: dict[str, str] = {
+    "finra_otc_transparency_raw": "RAW",
+    "finra_otc_transparency_rejects": "RAW",
+    "finra_otc_transparency_normalized": "NORMALIZED",
+    "finra_otc_transparency_venue_volume": "VENUE_VOLUME",
+    "finra_otc_transparency_venue_share": "VENUE_SHARE",
+    "finra_otc_transparency_symbol_hhi": "HHI",
+    "finra_otc_transparency_tier_hhi": "HHI",
+    "finra_otc_transparency_tier_split": "TIER_SPLIT",
+}
 
 RESTORE = "finra_tmp_svs_restore"
 COLUMNS = [
@@ -32,7 +59,7 @@ def to_view(apps, schema_editor):
         for statement in drop_views(TABLES_0002):
             cursor.execute(statement)
         cursor.execute(f"DROP TABLE {SYMBOL_VENUE_SHARE}")  # on PostgreSQL, with its partitions
-        for statement in create_views():
+        for statement in create_views(TABLES_0007, symbol_venue_share=True):
             cursor.execute(statement)
 
 
@@ -43,7 +70,7 @@ def to_table(apps, schema_editor):
         cursor.execute(
             f"CREATE TEMPORARY TABLE {RESTORE} AS SELECT {columns} FROM {SYMBOL_VENUE_SHARE}"
         )
-        for statement in drop_views():
+        for statement in drop_views(TABLES_0007, symbol_venue_share=True):
             cursor.execute(statement)
         if connection.vendor == "postgresql":
             model = apps.get_model("finra", "SymbolVenueShareRow")

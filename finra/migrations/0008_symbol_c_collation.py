@@ -13,6 +13,19 @@ from django.db import migrations
 
 from finra.views_sql import create_views, drop_views
 
+# The dataset tables and the stage of their captures once 0007 made the symbol venue shares a
+# view. A literal copy: migrations are history.
+TABLES_0007: dict[str, str] = {
+    "finra_otc_transparency_raw": "RAW",
+    "finra_otc_transparency_rejects": "RAW",
+    "finra_otc_transparency_normalized": "NORMALIZED",
+    "finra_otc_transparency_venue_volume": "VENUE_VOLUME",
+    "finra_otc_transparency_venue_share": "VENUE_SHARE",
+    "finra_otc_transparency_symbol_hhi": "HHI",
+    "finra_otc_transparency_tier_hhi": "HHI",
+    "finra_otc_transparency_tier_split": "TIER_SPLIT",
+}
+
 TABLES = (
     "finra_otc_transparency_normalized",
     "finra_otc_transparency_symbol_hhi",
@@ -25,14 +38,14 @@ def _collate(collation: str):
         if schema_editor.connection.vendor != "postgresql":
             return
         with schema_editor.connection.cursor() as cursor:
-            for statement in drop_views():
+            for statement in drop_views(TABLES_0007, symbol_venue_share=True):
                 cursor.execute(statement)
             for table in TABLES:
                 # Every partition follows, and the symbol indexes are rebuilt.
                 cursor.execute(
                     f'ALTER TABLE {table} ALTER COLUMN symbol TYPE text COLLATE "{collation}"'
                 )
-            for statement in create_views():
+            for statement in create_views(TABLES_0007, symbol_venue_share=True):
                 cursor.execute(statement)
 
     return alter

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from finra.calcs import (
+from finra.parsing import parse_weekly_file
+from tests.finra.reference import (
+    normalize_frame,
     symbol_hhi,
     symbol_venue_share,
     tier_hhi,
@@ -13,8 +15,6 @@ from finra.calcs import (
     venue_share,
     venue_volume,
 )
-from finra.normalize import normalize_frame
-from finra.parsing import parse_weekly_file
 
 REAL_FILE = Path(__file__).parent / "data" / "finra_otc_weekly_otc_20251215.psv"
 HEADER = (

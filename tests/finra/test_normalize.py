@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from finra.normalize import normalize_frame, venue_key_for, venue_name_for
+from finra.normalize import venue_key_for, venue_name_for
 from finra.parsing import parse_weekly_file
+from tests.finra.reference import normalize_frame
 
 REAL_FILE = Path(__file__).parent / "data" / "finra_otc_weekly_otc_20251215.psv"
 HEADER = (

@@ -4,10 +4,9 @@ from datetime import date
 
 import pytest
 
-from finra.calcs import venue_share
-from finra.normalize import normalize_frame
 from finra.parsing import HEADER_COLUMNS, parse_weekly_file
 from finra.samplegen import generate_week_file, sample_file_name, write_sample_set
+from tests.finra.reference import normalize_frame, venue_share
 
 WEEK_ENDING = date(2025, 12, 12)
 

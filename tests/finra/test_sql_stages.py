@@ -1,4 +1,4 @@
-"""The in-database normalization and calcs agree with the pandas reference (finra.calcs)."""
+"""The in-database normalization and calcs agree with the pandas reference (``reference``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from finra import calcs, storage
 from finra.models import (
     Capture,
     NormalizedRow,
@@ -18,16 +17,17 @@ from finra.models import (
     VenueShareRow,
     VenueVolumeRow,
 )
-from finra.normalize import normalize_frame
 from finra.parsing import parse_weekly_file
+from tests.finra import reference as calcs
 from tests.finra.conftest import REAL_FILE, REAL_WEEK, enqueue, run_queue
+from tests.finra.reference import normalize_frame
 
 pytestmark = pytest.mark.django_db
 
 
 def stored(model, columns, key):
     capture_id = model.objects.values_list("capture_id", flat=True).first()
-    frame = storage.read_capture_frame(model, capture_id=capture_id, columns=columns)
+    frame = calcs.read_capture_frame(model, capture_id=capture_id, columns=columns)
     return frame.sort_values(key).reset_index(drop=True)
 
 

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from finra import selectors, storage
 from finra.models import Capture, CaptureStatus, NormalizedRow, RawRow, Stage, SymbolHHIRow
 from finra.parsing import parse_weekly_file
+from tests.finra import reference
 from tests.finra.conftest import REAL_FILE, REAL_WEEK, enqueue, run_queue
 from workqueue.models import Execution, ExecutionOutcome, ManifestEntry, WorkItem
 from workqueue.states import WorkState
@@ -131,7 +132,7 @@ def test_next_day_restatement_coexists_and_latest_reads_the_newest(place_generat
     with pytest.raises(selectors.CaptureNotFound):
         selectors.dataset_rows(NormalizedRow, week_ending=WEEK, tier="OTC", capture_id=old_id)
 
-    history = selectors.symbol_history(SymbolHHIRow, symbol="NA")
+    history = reference.symbol_history(SymbolHHIRow, symbol="NA")
     assert set(history.values_list("capture_id", flat=True)) == {new_id}
 
 
@@ -181,7 +182,7 @@ def test_values_with_quotes_commas_and_line_breaks_round_trip(data_dir):
     }
     with transaction.atomic():
         storage.replace_capture_rows(RawRow, capture_id="c1", constants=constants, frame=frame)
-    back = storage.read_capture_frame(
+    back = reference.read_capture_frame(
         RawRow, capture_id="c1", columns=list(frame.columns), order_by=["line_number"]
     )
     back["last_update_date"] = back["last_update_date"].astype(str)
@@ -205,7 +206,7 @@ def test_stored_raw_rows_are_the_parsed_rows(place_generated, bad_line):
     parsed = parse_weekly_file(path.read_bytes(), week_ending=WEEK, tier="NMS_TIER_1")
     capture_id = Capture.objects.get(stage=Stage.RAW).capture_id
     columns = list(parsed.frame.columns)
-    back = storage.read_capture_frame(
+    back = reference.read_capture_frame(
         RawRow, capture_id=capture_id, columns=columns, order_by=["line_number"]
     )
     back["last_update_date"] = back["last_update_date"].astype(str)
@@ -284,7 +285,7 @@ def test_each_capture_is_one_partition_replaced_in_place(place_generated):
 def test_captures_have_planner_statistics_as_soon_as_they_are_written(place_generated):
     # Without them the planner takes a fresh capture for an empty table, and the first reads
     # of a large week (the data API's pages) get nested loops and on-disk sorts.
-    from finra.partitions import ANALYZED_TABLES
+    from finra.storage import ANALYZED_TABLES
 
     place_generated(WEEK, "NMS_TIER_1", rows=300)
     assert ingest().state == WorkState.COMPLETE

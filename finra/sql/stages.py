@@ -1,9 +1,11 @@
+# Over 400 lines: every stage's SQL, which share temp tables and the venue totals.
 """Normalization and the calcs as ``INSERT ... SELECT`` inside the database.
 
 A 1M-row week used to travel from the database into pandas and back for every stage; here the
 rows never leave the database. The SQL is portable (PostgreSQL and SQLite both run it, window
-functions included) and reproduces the pandas reference in ``finra.calcs`` and
-``finra.normalize``; the tests compare both on the real file and the hand-computed weeks.
+functions included) and reproduces the pandas reference the tests keep
+(``tests/finra/reference.py``); the tests compare both on the real file and the hand-computed
+weeks.
 
 Where the reference applies Python string rules (``normalize.venue_key_for`` and friends), the
 rules still run in Python, once per distinct value that needs them: the database hands over
@@ -11,14 +13,15 @@ the few distinct venues and the symbols and names that are not already in canoni
 gets back small mapping tables to join with.
 
 Every function writes into the caller's transaction (``transaction.atomic``) and returns the
-number of rows written.
+number of rows written. The portable pieces (types, ratios, temp tables) are in
+``finra.sql.dialect``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, models
 
@@ -32,166 +35,26 @@ from finra.models import (
     VenueVolumeRow,
 )
 from finra.normalize import collapse_whitespace, venue_key_for, venue_name_for
-from finra.partitions import literal, partition_name
-from finra.storage import CaptureTarget
+from finra.sql.dialect import (
+    binary_order,
+    by_symbol,
+    capture_rows,
+    distinct,
+    drop_temp_tables,
+    float_type,
+    insert_select,
+    int_sum,
+    needs_python,
+    pg,
+    ratio,
+    temp_table,
+)
 from finra.tiers import TIERS
 
-# Settings for the stage's transaction only (SET LOCAL). Hash aggregates over a 1M-row week
-# want more than the default 4MB of work_mem. A capture written moments ago has no planner
-# statistics yet (autovacuum analyzes later), so the planner guesses a few thousand rows and
-# picks nested loops and sorts that are quadratic or slow at a million; every statement here
-# reads whole captures, for which hash joins and hash aggregates are the right plan. The
-# statements are a single pass each: compiling them (JIT) costs more than it saves.
-_PG_SETTINGS = {
-    "work_mem": "128MB",
-    "enable_nestloop": "off",
-    "enable_sort": "off",
-    "jit": "off",
-}
-
-
-def _pg() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def _float() -> str:
-    return "double precision" if _pg() else "REAL"
-
-
-def _binary_order(column: str) -> str:
-    """ORDER BY term comparing text by code point, like Python (and pandas) do."""
-    return f'{column} COLLATE "C"' if _pg() else f"{column} COLLATE BINARY"
-
-
-def _ratio(part: str, total: str) -> str:
-    """part / total as a float, 0.0 when total is 0 (the reference's ``_safe_share``)."""
-    real = _float()
-    return (
-        f"CASE WHEN {total} = 0 THEN 0.0 ELSE CAST({part} AS {real}) / CAST({total} AS {real}) END"
-    )
-
-
-def _int_sum(expression: str, over: str = "") -> str:
-    """SUM of integers as an integer. PostgreSQL sums bigints as numeric, which is slow to
-    add and to convert to double precision (through its text form) for the ratios."""
-    return f"CAST(SUM({expression}){over} AS BIGINT)"
-
-
-def _table(model: type[models.Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _capture_rows(model: type[models.Model], capture_id: str) -> str:
-    """A FROM item holding the rows of one capture of ``model``.
-
-    PostgreSQL: the capture's partition itself. Read through the parent with ``capture_id =``,
-    every row would be compared with the id, although the partition holds no other: a scan
-    of a 1M-row capture spends a fifth of its time on it. SQLite: the rows of the table with
-    that capture_id (through its capture_id index).
-    """
-    table = model._meta.db_table
-    if _pg():
-        partition = partition_name(table, capture_id)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [partition])
-            if cursor.fetchone()[0]:
-                return partition
-    # No partition: the capture has no rows (or this is SQLite).
-    return f"(SELECT * FROM {_table(model)} WHERE capture_id = {literal(capture_id)})"
-
-
-def prepare_transaction() -> None:
-    """Session settings for large aggregates; local to the current transaction."""
-    if _pg():
-        with connection.cursor() as cursor:
-            for name, value in _PG_SETTINGS.items():
-                cursor.execute(f"SET LOCAL {name} = '{value}'")
-
-
-@contextmanager
-def _by_symbol() -> Iterator[None]:
-    """PostgreSQL: aggregate per symbol in symbol order, reading the normalized captures
-    through their symbol index (a merge of them when there are several), instead of hashing
-    half a million symbols. Every normalized partition has the index, and is written in file
-    order, which FINRA sorts by symbol: the index scan reads the table nearly sequentially."""
-    if not _pg():
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_hashagg = off")
-        try:
-            yield
-        finally:
-            cursor.execute("SET LOCAL enable_hashagg = on")
-
-
-def insert_select(
-    model: type[models.Model],
-    *,
-    target: CaptureTarget,
-    columns: Sequence[str],
-    select: str,
-    params: Sequence[Any] = (),
-    order_by: str = "",
-) -> int:
-    """``INSERT INTO target (constants..., columns...) SELECT <constants>, q.<columns> FROM
-    (select) q``; constant values (if the target still needs them, see ``CaptureTarget``)
-    travel as parameters, cast to their column's type."""
-    fields = {f.column: f for f in model._meta.concrete_fields}
-    quote = connection.ops.quote_name
-    constants = target.constants
-    placeholders = []
-    values = []
-    for column, value in constants.items():
-        field = fields[column]
-        placeholders.append(f"CAST(%s AS {field.db_type(connection)})" if _pg() else "%s")
-        values.append(field.get_db_prep_value(value, connection))
-    into = ", ".join(quote(c) for c in [*constants, *columns])
-    selected = ", ".join([*placeholders, *(f"q.{quote(c)}" for c in columns)])
-    order = f" ORDER BY {order_by}" if order_by else ""
-    statement = f"INSERT INTO {target.table} ({into}) SELECT {selected} FROM ({select}) q{order}"
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [*values, *params])
-        return cursor.rowcount
-
+if TYPE_CHECKING:
+    from finra.storage import CaptureTarget
 
 # --- NORMALIZED -------------------------------------------------------------------------------
-
-
-def _distinct(sql: str) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchall()
-
-
-def _temp_table(name: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {name}")
-        definition = ", ".join(f"{c} TEXT NOT NULL" for c in columns)
-        cursor.execute(f"CREATE TEMPORARY TABLE {name} ({definition})")
-        if rows:
-            placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {name} VALUES ({placeholders})", list(rows))
-        if _pg():
-            cursor.execute(f"ANALYZE {name}")
-
-
-def _drop_temp_tables(*names: str) -> None:
-    with connection.cursor() as cursor:
-        for name in names:
-            cursor.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _needs_python(column: str, canonical_pattern: str) -> str:
-    """SQL condition: the value may change under the Python rule (PostgreSQL prefilter).
-
-    Values matching ``canonical_pattern`` (plain printable ASCII in canonical form) are left
-    as they are by the rule, so only the others go to Python. SQLite has no regex operator:
-    there every distinct value goes to Python, which is fine at SQLite sizes.
-    """
-    if _pg():
-        return f"{column} !~ '{canonical_pattern}'"
-    return "1 = 1"
 
 
 # Printable ASCII without spaces or lower-case letters: ``strip().upper()`` leaves it alone.
@@ -216,15 +79,15 @@ def _value_map(
     if hinted is None:
         values = [
             value
-            for (value,) in _distinct(
+            for (value,) in distinct(
                 f"SELECT DISTINCT {column} FROM {raw} r"
-                f" WHERE {_needs_python(column, canonical_pattern)}"
+                f" WHERE {needs_python(column, canonical_pattern)}"
             )
         ]
     else:
         values = list(hinted)
     changed = [(value, canonical) for value in values if (canonical := rule(value)) != value]
-    _temp_table(name, ["value", "canonical"], changed)
+    temp_table(name, ["value", "canonical"], changed)
     return len(changed)
 
 
@@ -250,13 +113,13 @@ def normalize_capture(
     in the stored rows again, and the check for repeated keys is skipped when they say there
     are none. Without them (captures recorded before hints existed) the database answers.
     """
-    raw = _capture_rows(RawRow, raw_capture_id)
+    raw = capture_rows(RawRow, raw_capture_id)
     hints = hints or {}
     if "venues" in hints:
         venues = [tuple(pair) for pair in hints["venues"]]
     else:
-        venues = _distinct(f"SELECT DISTINCT mpid, participant_name FROM {raw} r")
-    _temp_table(
+        venues = distinct(f"SELECT DISTINCT mpid, participant_name FROM {raw} r")
+    temp_table(
         _VENUES,
         ["mpid", "participant_name", "mpid_n", "venue_key", "venue_name"],
         [
@@ -320,20 +183,20 @@ def normalize_capture(
             select=f"""
                 SELECT symbol, venue_key, MIN(issue_name) AS issue_name, MIN(mpid) AS mpid,
                        MIN(venue_name) AS venue_name,
-                       {_int_sum("share_quantity")} AS share_quantity,
-                       {_int_sum("trade_count")} AS trade_count
+                       {int_sum("share_quantity")} AS share_quantity,
+                       {int_sum("trade_count")} AS trade_count
                 FROM ({mapped}) m GROUP BY symbol, venue_key
             """,
         )
         _first_row_text(mapped, target=target)
-    _drop_temp_tables(_VENUES, _SYMBOLS, _NAMES)
+    drop_temp_tables(_VENUES, _SYMBOLS, _NAMES)
     return rows, raw_rows
 
 
 def _has_repeats(target: CaptureTarget) -> bool:
     condition, params = target.capture_condition()
     with connection.cursor() as cursor:
-        if _pg():
+        if pg():
             # Nearly every key is unique, so partial aggregates in parallel workers reduce
             # nothing and only add a pass: one process is faster (and the rest of the
             # transaction does not need parallel plans).
@@ -392,39 +255,39 @@ def _venue_totals(capture_id: str) -> Iterator[str]:
     may not): with a few dozen venues the partial aggregates are tiny, so the scan of a 1M-row
     capture splits across the machine's cores. The venue calcs then read the small table.
     """
-    _drop_temp_tables(_VENUE_TOTALS)
+    drop_temp_tables(_VENUE_TOTALS)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             CREATE TEMPORARY TABLE {_VENUE_TOTALS} AS
             SELECT venue_key, MIN(venue_name) AS venue_name, MIN(mpid) AS mpid,
-                   {_int_sum("share_quantity")} AS share_quantity,
-                   {_int_sum("trade_count")} AS trade_count,
+                   {int_sum("share_quantity")} AS share_quantity,
+                   {int_sum("trade_count")} AS trade_count,
                    COUNT(*) AS symbol_count
-            FROM {_capture_rows(NormalizedRow, capture_id)} n GROUP BY venue_key
+            FROM {capture_rows(NormalizedRow, capture_id)} n GROUP BY venue_key
             """
         )
     yield _VENUE_TOTALS
-    _drop_temp_tables(_VENUE_TOTALS)
+    drop_temp_tables(_VENUE_TOTALS)
 
 
 def _venue_shares(venues: str) -> str:
     return f"""
         SELECT venue_key, venue_name, mpid, share_quantity,
-               {_ratio("share_quantity", _int_sum("share_quantity", " OVER ()"))} AS share,
+               {ratio("share_quantity", int_sum("share_quantity", " OVER ()"))} AS share,
                ROW_NUMBER() OVER (
-                   ORDER BY share_quantity DESC, {_binary_order("venue_key")}
+                   ORDER BY share_quantity DESC, {binary_order("venue_key")}
                ) AS {connection.ops.quote_name("rank")}
         FROM {venues} v
     """
 
 
 def _largest_first() -> str:
-    return f"q.share_quantity DESC, {_binary_order('q.venue_key')}"
+    return f"q.share_quantity DESC, {binary_order('q.venue_key')}"
 
 
 # Each calc gets the capture it reads and a ``CaptureTarget`` per table it writes.
-Targets = dict[type[models.Model], CaptureTarget]
+Targets = dict[type[models.Model], "CaptureTarget"]
 
 
 def venue_volume(*, capture_id: str, targets: Targets) -> dict[type, int]:
@@ -466,24 +329,24 @@ def venue_share(*, capture_id: str, targets: Targets) -> dict[type, int]:
 
 def hhi(*, capture_id: str, targets: Targets) -> tuple[dict[type, int], float]:
     """Symbol HHI and tier HHI; returns the row counts and the tier's HHI."""
-    real = _float()
-    normalized = _capture_rows(NormalizedRow, capture_id)
+    real = float_type()
+    normalized = capture_rows(NormalizedRow, capture_id)
     # sum((v_i / T)^2) written as sum(v_i^2) / T^2: one pass over the week instead of a
     # join of every row with its symbol's total. The two agree to the last bits of a double.
-    with _by_symbol():
+    with by_symbol():
         symbols = insert_select(
             SymbolHHIRow,
             target=targets[SymbolHHIRow],
             columns=["symbol", "hhi", "venue_count", "total_volume"],
             select=f"""
             SELECT symbol,
-                   {_ratio("squares", "CAST(total_volume AS " + real + ") * total_volume")}
+                   {ratio("squares", "CAST(total_volume AS " + real + ") * total_volume")}
                        AS hhi,
                    venue_count, total_volume
             FROM (
                 SELECT symbol,
                        SUM(CAST(share_quantity AS {real}) * share_quantity) AS squares,
-                       COUNT(*) AS venue_count, {_int_sum("share_quantity")} AS total_volume
+                       COUNT(*) AS venue_count, {int_sum("share_quantity")} AS total_volume
                 FROM {normalized} n GROUP BY symbol
             ) s
         """,
@@ -495,7 +358,7 @@ def hhi(*, capture_id: str, targets: Targets) -> tuple[dict[type, int], float]:
             columns=["hhi", "venue_count", "total_volume"],
             select=f"""
                 SELECT COALESCE(SUM(share * share), 0.0) AS hhi, COUNT(*) AS venue_count,
-                       COALESCE({_int_sum("share_quantity")}, 0) AS total_volume
+                       COALESCE({int_sum("share_quantity")}, 0) AS total_volume
                 FROM ({_venue_shares(venues)}) v
             """,
         )
@@ -524,8 +387,8 @@ def tier_split(*, target: CaptureTarget, used: dict[str, str], rows: dict[str, i
     """
     sums = {
         tier: f"""(
-            SELECT symbol, {_int_sum("share_quantity")} AS volume
-            FROM {_capture_rows(NormalizedRow, used[tier])} n GROUP BY symbol
+            SELECT symbol, {int_sum("share_quantity")} AS volume
+            FROM {capture_rows(NormalizedRow, used[tier])} n GROUP BY symbol
         )"""
         for tier in TIERS
     }
@@ -539,9 +402,7 @@ def tier_split(*, target: CaptureTarget, used: dict[str, str], rows: dict[str, i
     symbol = f"COALESCE({', '.join(f'{aliases[t]}.symbol' for t in TIERS)})"
     volumes = [f"COALESCE({aliases[t]}.volume, 0) AS {t.lower()}_volume" for t in TIERS]
     totals = " + ".join(f"{t.lower()}_volume" for t in TIERS)
-    shares = [
-        f"{_ratio(f'{t.lower()}_volume', 'total_volume')} AS {t.lower()}_share" for t in TIERS
-    ]
+    shares = [f"{ratio(f'{t.lower()}_volume', 'total_volume')} AS {t.lower()}_share" for t in TIERS]
     select = f"""
         SELECT symbol, {", ".join(f"{t.lower()}_volume" for t in TIERS)}, total_volume,
                {", ".join(shares)}
@@ -557,5 +418,5 @@ def tier_split(*, target: CaptureTarget, used: dict[str, str], rows: dict[str, i
         "total_volume",
         *(f"{t.lower()}_share" for t in TIERS),
     ]
-    with _by_symbol():
+    with by_symbol():
         return insert_select(TierSplitRow, target=target, columns=columns, select=select)
