@@ -12,6 +12,7 @@ enqueueing every phase by hand, as the operations guide does, works too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -20,7 +21,7 @@ from finra.models import DOMAIN
 from finra.stages import STAGE_ORDER, PartitionShape, StageSpec, by_stage, downstream_of
 from finra.stages import STAGES as SPECS
 from finra.tiers import TIERS, UnknownTierError, canonical_tier
-from finra.weeks import InvalidWeekEnding, parse_week_ending
+from finra.weeks import InvalidWeekEnding, fridays_between, parse_week_ending
 from workqueue.pipelines import (
     DependencyNotReady,
     InvalidPartitionKey,
@@ -213,6 +214,45 @@ def _run_derived(context: PipelineContext, spec: StageSpec) -> PipelineResult:
     )
 
 
+# --- ranges (backfills) ------------------------------------------------------------------------
+
+
+def range_tiers(options: Mapping[str, Any]) -> list[str]:
+    """The canonical tiers a range asks for (``tiers``, any FINRA spelling); default all three."""
+    asked = options.get("tiers") or list(TIERS)
+    if isinstance(asked, str) or not isinstance(asked, list | tuple):
+        raise InvalidPartitionKey(
+            "tiers must be a list of tier names", fields={"tiers": "not a list"}
+        )
+    tiers: list[str] = []
+    for name in asked:
+        try:
+            tier = canonical_tier(name)
+        except (UnknownTierError, TypeError):
+            raise InvalidPartitionKey(
+                f"unknown tier {name!r}; known tiers: {', '.join(TIERS)}",
+                fields={"tiers": "unknown tier"},
+            ) from None
+        if tier not in tiers:
+            tiers.append(tier)
+    return tiers
+
+
+def expand_tier_range(start: date, end: date, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every Friday from ``start`` to ``end`` (any dates) times the tiers asked."""
+    tiers = range_tiers(options)
+    return [
+        {"week_ending": friday.isoformat(), "tier": tier}
+        for friday in fridays_between(start, end)
+        for tier in tiers
+    ]
+
+
+def expand_week_range(start: date, end: date, options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every Friday from ``start`` to ``end``: the partitions of a stage that spans the tiers."""
+    return [{"week_ending": friday.isoformat()} for friday in fridays_between(start, end)]
+
+
 def _register(spec: StageSpec) -> None:
     if spec.upstream is None:
         handler = ingest_week
@@ -241,6 +281,12 @@ def _register(spec: StageSpec) -> None:
         validate_partition=validate_partition,
         produces_stage=spec.stage,
         depends_on_stage=spec.upstream if upstream_here else None,
+        expand_range=expand_week_range
+        if spec.partition is PartitionShape.WEEK
+        else (expand_tier_range),
+        range_options=() if spec.partition is PartitionShape.WEEK else ("tiers",),
+        # An ingest of content identical to the latest capture is skipped unless forced.
+        force_params={"force": True} if spec.upstream is None else None,
     )(handler)
 
 
