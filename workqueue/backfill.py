@@ -212,13 +212,16 @@ def work_items_backfill(
     desired_at: datetime | None = None,
     params: Mapping[str, Any] | None = None,
     dry_run: bool = False,
+    force: bool = True,
     max_items: int | None = None,
     progress: Progress | None = None,
 ) -> BackfillResult:
     """Enqueue ``pipeline`` for every partition of a list or a range, in one transaction.
 
     Bad input (unknown pipeline, bad range or key, too many partitions, a naive
-    ``desired_at``) raises EnqueueError and changes nothing. The items are locked while they
+    ``desired_at``) raises EnqueueError and changes nothing. ``force=False`` re-arms COMPLETE
+    items (``reprocess="all"``) without the pipeline's force params, so they re-check their
+    source and skip it when unchanged (the weekly scheduler's revision detection). The items are locked while they
     are classified, so the answer of a real run is exactly what it did; a dry run takes the same
     locks and rolls back. One audit event records the call with its arguments and counts.
     """
@@ -264,6 +267,7 @@ def work_items_backfill(
                     desired_at=desired_at,
                     params=params,
                     dry_run=dry_run,
+                    force=force,
                 )
             )
             if progress is not None:
@@ -283,6 +287,7 @@ def work_items_backfill(
                     "options": dict(options or {}),
                     "partitions": len(keys) if partitions is not None else None,
                     "reprocess": mode.value,
+                    "force": force,
                     "priority": priority,
                     "desired_at": desired_at.isoformat() if desired_at else None,
                     "counts": result.counts,
@@ -303,6 +308,7 @@ def _backfill_chunk(
     desired_at: datetime | None,
     params: Mapping[str, Any] | None,
     dry_run: bool,
+    force: bool,
 ) -> list[BackfillPartition]:
     texts = [canonical_json(key) for key in keys]
     # Locked until the transaction ends, so nobody moves an item between its classification
@@ -330,7 +336,7 @@ def _backfill_chunk(
         )
         if outcome in (BackfillOutcome.CREATED, BackfillOutcome.REARMED):
             item_params = dict(params) if params is not None else None
-            if state == WorkState.COMPLETE and spec.force_params:
+            if force and state == WorkState.COMPLETE and spec.force_params:
                 # Re-running a complete partition means redoing it, not finding it unchanged.
                 base = item_params if item_params is not None else dict(item.params or {})
                 item_params = {**base, **spec.force_params}

@@ -106,6 +106,14 @@ def test_reprocess_all_forces_the_complete_items_it_rearms(actor, mixed):
     assert failed.params == {}
 
 
+def test_reprocess_all_without_force_rearms_complete_items_as_they_were(actor, mixed):
+    backfill(actor, reprocess="all", force=False, **RANGE)
+
+    complete = WorkItem.objects.get(partition_key={"week": "2025-12-05", "lane": "x"})
+    assert complete.state == WorkState.PENDING
+    assert complete.params == {}
+
+
 def test_refused_and_left_alone_partitions_say_why(actor, mixed):
     result = backfill(actor, reprocess="none", **RANGE)
 
