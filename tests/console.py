@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import import_module
+from types import SimpleNamespace
 
+from django.apps import apps
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from django.utils import timezone
 
 from tests.factories import claim_one, enqueue
@@ -16,8 +20,31 @@ ROLES = ("data_ops", "auditors", "viewers")
 PASSWORD = "console-pw"
 
 
+#: the data migrations that make the roles, in order, with the function each runs
+ROLE_MIGRATIONS = [
+    ("workqueue.migrations.0004_roles", "create_roles"),
+    ("workqueue.migrations.0006_roles_admin_pages", "grant"),
+    ("finra.migrations.0003_data_api_roles", "grant"),
+    ("workqueue.migrations.0008_console_roles", "grant"),
+]
+
+
+def ensure_roles() -> None:
+    """The role groups as the migrations make them.
+
+    A transactional test (live server, browser) starts after another one may have emptied the
+    tables, groups included; this puts the roles back by running the same migration code.
+    """
+    if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
+        return
+    editor = SimpleNamespace(connection=connection)
+    for module, function in ROLE_MIGRATIONS:
+        getattr(import_module(module), function)(apps, editor)
+
+
 def role_user(role: str) -> User:
     """A staff user in ``role`` (a group name), or a superuser for "superuser"."""
+    ensure_roles()
     if role == "superuser":
         return User.objects.create_superuser(role, password=PASSWORD)
     user = User.objects.create_user(f"{role}-user", password=PASSWORD, is_staff=True)

@@ -178,10 +178,12 @@ def work_item_action(
     try:
         if action == "retry":
             item = work_item_retry(item_id=item_id, actor=admin_actor(request))
-            model_admin.message_user(request, f"Retried #{item.pk}: it is {item.state} again.")
+            model_admin.message_user(
+                request, f"Retried #{item.pk}: it is {item.state} again.", messages.SUCCESS
+            )
         elif action == "cancel":
             item = work_item_cancel(item_id=item_id, actor=admin_actor(request))
-            model_admin.message_user(request, f"Cancelled #{item.pk}.")
+            model_admin.message_user(request, f"Cancelled #{item.pk}.", messages.SUCCESS)
         else:
             _reprocess(request, item_id, model_admin)
     except (IllegalTransition, WorkItemNotFound, EnqueueError) as exc:
@@ -201,7 +203,9 @@ def _reprocess(request: HttpRequest, item_id: int, model_admin: ModelAdmin) -> N
         actor=admin_actor(request),
     )
     if result.status is EnqueueStatus.REARMED:
-        model_admin.message_user(request, f"Re-armed #{item_id} for reprocessing.")
+        model_admin.message_user(
+            request, f"Re-armed #{item_id} for reprocessing.", messages.SUCCESS
+        )
     else:
         model_admin.message_user(
             request,
