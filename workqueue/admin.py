@@ -183,7 +183,7 @@ class WorkItemAdmin(admin.ModelAdmin):
     inlines = [ExecutionInline, AuditInline]
     list_per_page = 100
     change_form_template = "admin/workqueue/workitem/change_form.html"
-    readonly_fields = [f.name for f in WorkItem._meta.fields]
+    readonly_fields = [*(f.name for f in WorkItem._meta.fields), "partition"]
     fieldsets = [
         (
             None,
@@ -191,7 +191,7 @@ class WorkItemAdmin(admin.ModelAdmin):
                 "fields": [
                     "domain",
                     "pipeline",
-                    "partition_key",
+                    "partition",
                     "params",
                     "state",
                     "priority",
@@ -485,7 +485,7 @@ class LogEntryAdmin(ReadOnlyAdmin):
     """The admin's own change log: who added, changed or deleted which object through it."""
 
     list_display = ["action_time", "user", "action_flag", "content_type", "object_repr"]
-    list_filter = ["action_flag", "content_type"]
+    list_filter = ["action_flag", ("content_type", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["object_repr", "change_message", "user__username"]
     date_hierarchy = "action_time"
     list_select_related = ["user", "content_type"]
