@@ -47,7 +47,7 @@ worker: venv
 
 # A screenshot of every admin console page, per role, light and dark, into var/screenshots/.
 screenshots: venv
-	$(BIN)/python -m pytest tests/browser/test_screenshots.py --screenshots -p no:randomly -q
+	$(BIN)/python -m pytest tests/browser/test_screenshots.py --screenshots -q
 
 clean:
 	rm -rf $(VENV) var

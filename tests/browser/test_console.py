@@ -11,6 +11,8 @@ import requests
 from django.urls import reverse
 from django.utils import timezone
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser.conftest import log_in
 from tests.console import PASSWORD, busy_queue, failed_items, role_user
@@ -105,10 +107,13 @@ def test_an_auditor_filters_the_audit_log_and_downloads_the_csv(browser):
     browser.find_element(By.LINK_TEXT, "Audit events").click()
     filters = browser.find_element(By.ID, "changelist-filter")
     filters.find_element(By.LINK_TEXT, "erin").click()
+    # The date form is on both pages: wait for the new one before filling it in.
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("actor=erin"))
     since = (now - timedelta(days=2)).date().isoformat()
     date_from = browser.find_element(By.ID, "occurred-from")
     browser.execute_script("arguments[0].value = arguments[1]", date_from, since)
     browser.find_element(By.CSS_SELECTOR, ".date-range-filter input[type=submit]").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("occurred_from="))
     assert "actor=erin" in browser.current_url and f"occurred_from={since}" in browser.current_url
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert [r.find_element(By.CSS_SELECTOR, ".field-action").text for r in rows] == ["cancel"]
