@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint venv migrate demo worker serve clean
+.PHONY: run test lint venv migrate static demo worker serve screenshots clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: venv
 migrate: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 
+# The admin's and the API docs' assets into STATIC_ROOT (var/static), served by whitenoise.
+static: venv
+	DEBUG=1 $(BIN)/python manage.py collectstatic --no-input --verbosity 0
+
 # Demo data and the main job: runs every queued item to completion before serving.
 demo: migrate
 	DEBUG=1 HOST=$(HOST) PORT=$(PORT) $(BIN)/python manage.py bootstrap_demo
@@ -37,10 +41,14 @@ serve: venv
 	trap 'kill $$qpid 2>/dev/null; wait $$qpid 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-run: demo serve
+run: demo static serve
 
 worker: venv
 	$(BIN)/python manage.py qcluster
+
+# A screenshot of every admin console page, per role, light and dark, into var/screenshots/.
+screenshots: venv
+	$(BIN)/python -m pytest tests/browser/test_screenshots.py --screenshots -q
 
 clean:
 	rm -rf $(VENV) var

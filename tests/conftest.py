@@ -25,3 +25,11 @@ def actor() -> Actor:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        action="store_true",
+        help="write a screenshot of every admin console page to var/screenshots/",
+    )

@@ -7,14 +7,21 @@ Executions, the manifest and the audit log are read-only here.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from workqueue import admin_views
 from workqueue.exceptions import WorkItemNotFound
 from workqueue.fields import canonical_json
 from workqueue.models import (
@@ -110,13 +117,32 @@ class ExecutionInline(admin.TabularInline):
         "worker",
         "started_at",
         "finished_at",
-        "duration_seconds",
+        "duration",
         "rows_written",
         "capture_id",
-        "error",
+        "error_details",
     ]
     readonly_fields = fields
     show_change_link = True
+
+    @admin.display(description="duration")
+    def duration(self, execution: Execution) -> str:
+        if execution.duration_seconds is None:
+            return "-"
+        return f"{execution.duration_seconds:.3f} s"
+
+    @admin.display(description="error")
+    def error_details(self, execution: Execution) -> str:
+        if not execution.error and not execution.traceback:
+            return "-"
+        summary = (execution.error or "error").splitlines()[0]
+        return format_html(
+            '<details class="console-trace"><summary>{}</summary><pre>{}</pre>'
+            "<pre>{}</pre></details>",
+            summary if len(summary) <= 120 else summary[:117] + "...",
+            execution.error or "",
+            execution.traceback or "(no traceback)",
+        )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -156,7 +182,8 @@ class WorkItemAdmin(admin.ModelAdmin):
     actions = [retry_items, cancel_items, reprocess_items]
     inlines = [ExecutionInline, AuditInline]
     list_per_page = 100
-    readonly_fields = [f.name for f in WorkItem._meta.fields]
+    change_form_template = "admin/workqueue/workitem/change_form.html"
+    readonly_fields = [*(f.name for f in WorkItem._meta.fields), "partition"]
     fieldsets = [
         (
             None,
@@ -164,7 +191,7 @@ class WorkItemAdmin(admin.ModelAdmin):
                 "fields": [
                     "domain",
                     "pipeline",
-                    "partition_key",
+                    "partition",
                     "params",
                     "state",
                     "priority",
@@ -199,6 +226,44 @@ class WorkItemAdmin(admin.ModelAdmin):
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("workqueue.operate_workitem")
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        buttons = [
+            path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(
+                    partial(admin_views.work_item_action, action=name, model_admin=self)
+                ),
+                name=f"{info[0]}_{info[1]}_{name}",
+            )
+            for name in admin_views.ITEM_ACTIONS
+        ]
+        return buttons + super().get_urls()
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        item = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if item is not None:
+            context["item_actions"] = admin_views.item_actions(request, item)
+            if request.user.has_perm("workqueue.view_manifestentry"):
+                query = {"domain": item.domain, "partition_key": item.partition_key_text}
+                context["manifest_url"] = (
+                    reverse("admin:workqueue_manifestentry_changelist") + "?" + urlencode(query)
+                )
+            if request.user.has_perm("workqueue.view_auditevent"):
+                context["audit_url"] = (
+                    reverse("admin:workqueue_auditevent_changelist")
+                    + "?"
+                    + urlencode({"work_item__exact": item.pk})
+                )
+        return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description="partition", ordering="partition_key")
     def partition(self, item: WorkItem) -> str:
@@ -316,10 +381,108 @@ class ManifestEntryAdmin(ReadOnlyAdmin):
         return canonical_json(entry.partition_key)
 
 
+class ActorFilter(admin.SimpleListFilter):
+    """By who acted: users, command-line accounts and "system" alike (the recorded name)."""
+
+    title = "actor"
+    parameter_name = "actor"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        names = (
+            AuditEvent.objects.order_by("actor_name")
+            .values_list("actor_name", flat=True)
+            .distinct()[:200]
+        )
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() is None:
+            return queryset
+        return queryset.filter(actor_name=self.value())
+
+
+class OccurredRangeFilter(admin.ListFilter):
+    """From and to dates (UTC, both inclusive) on ``occurred_at``."""
+
+    title = "date range"
+    template = "admin/workqueue/auditevent/date_range_filter.html"
+    from_name, to_name = "occurred_from", "occurred_to"
+
+    def __init__(self, request: HttpRequest, params: dict, model: Any, model_admin: Any) -> None:
+        super().__init__(request, params, model, model_admin)
+        for name in (self.from_name, self.to_name):
+            if name in params:
+                value = params.pop(name)[-1]
+                if value:
+                    self.used_parameters[name] = value
+
+    def _day(self, name: str) -> datetime | None:
+        value = self.used_parameters.get(name)
+        if not value:
+            return None
+        try:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+        except ValueError:
+            raise IncorrectLookupParameters(f"{name} must be a date (YYYY-MM-DD)") from None
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return [self.from_name, self.to_name]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        start, end = self._day(self.from_name), self._day(self.to_name)
+        if start is not None:
+            queryset = queryset.filter(occurred_at__gte=start)
+        if end is not None:
+            queryset = queryset.filter(occurred_at__lt=end + timedelta(days=1))
+        return queryset
+
+    def choices(self, changelist: Any) -> list[dict[str, Any]]:
+        ours = set(self.expected_parameters())
+        keep = [(k, v) for k, v in changelist.params.items() if k not in ours and k != "p"]
+        selected = bool(self.used_parameters)
+        return [
+            {
+                "keep": keep,
+                "from_name": self.from_name,
+                "to_name": self.to_name,
+                "from_value": self.used_parameters.get(self.from_name, ""),
+                "to_value": self.used_parameters.get(self.to_name, ""),
+                "clear_url": changelist.get_query_string(remove=list(ours)) if selected else "",
+                "selected": selected,
+            }
+        ]
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["occurred_at", "actor_name", "source", "action", "work_item", "client_address"]
-    list_filter = ["source", "action"]
-    search_fields = ["actor_name", "=work_item__id", "client_address"]
+    list_filter = [ActorFilter, "action", "source", OccurredRangeFilter]
+    search_fields = ["actor_name", "action", "details", "=work_item__id", "client_address"]
     date_hierarchy = "occurred_at"
     list_select_related = ["work_item"]
+    change_list_template = "admin/workqueue/auditevent/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(partial(admin_views.audit_events_csv, model_admin=self)),
+            name="workqueue_auditevent_export",
+        )
+        return [export, *super().get_urls()]
+
+
+@admin.register(LogEntry)
+class LogEntryAdmin(ReadOnlyAdmin):
+    """The admin's own change log: who added, changed or deleted which object through it."""
+
+    list_display = ["action_time", "user", "action_flag", "content_type", "object_repr"]
+    list_filter = ["action_flag", ("content_type", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["object_repr", "change_message", "user__username"]
+    date_hierarchy = "action_time"
+    list_select_related = ["user", "content_type"]
+
+
+from workqueue import admin_accounts  # noqa: E402, F401 - users, groups and tokens, audited

@@ -13,7 +13,11 @@ class WorkqueueConfig(AppConfig):
 
         from django.conf import settings
 
+        from workqueue.audit import connect_auth_signals
+
         import_module("workqueue.diagnostics")
+        # Sign-ins, sign-outs and refused sign-ins go to the audit log.
+        connect_auth_signals()
         # Extra pipeline modules (plugins, test doubles) named by WORKQUEUE_PIPELINE_MODULES.
         for module in settings.WORKQUEUE_PIPELINE_MODULES:
             import_module(module)

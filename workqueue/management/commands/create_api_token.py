@@ -7,7 +7,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from rest_framework.authtoken.models import Token
+
+from workqueue.audit import api_token_issue
+from workqueue.services import Actor
 
 
 class Command(BaseCommand):
@@ -30,9 +32,7 @@ class Command(BaseCommand):
         if not user.is_active:
             raise CommandError(f"user {username!r} is inactive; a token would not work")
         with transaction.atomic():
-            if rotate:
-                Token.objects.filter(user=user).delete()
-            token, created = Token.objects.get_or_create(user=user)
+            token, created = api_token_issue(user=user, rotate=rotate, actor=Actor.cli())
         if created and rotate:
             self.stderr.write(f"new token for {username} (the old one no longer works)")
         elif created:

@@ -1,0 +1,89 @@
+"""Audit events that are not about one work item: sign-ins, API tokens, account changes.
+
+The work queue's own operations are audited by the service that performs them; this module
+records the account-side events in the same table, so one audit trail answers "who could do
+what, and who did". Token keys are never written here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.http import HttpRequest
+
+from workqueue.models import AuditEvent, AuditSource
+from workqueue.services import Actor
+
+
+def audit_record(*, actor: Actor, action: str, details: dict[str, Any] | None = None) -> AuditEvent:
+    """Append one audit event (call it inside the transaction of the change it describes)."""
+    return AuditEvent.objects.create(
+        actor=actor.user,
+        actor_name=actor.name[:150],
+        source=actor.source,
+        action=action,
+        client_address=actor.client_address,
+        details=details or {},
+    )
+
+
+def _source(request: HttpRequest | None) -> str:
+    if request is None:
+        return AuditSource.SYSTEM
+    return AuditSource.API if request.path.startswith("/api/") else AuditSource.ADMIN
+
+
+def _address(request: HttpRequest | None) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None if request is not None else None
+
+
+def request_actor(request: HttpRequest | None, user: Any) -> Actor:
+    return Actor.for_user(user, source=_source(request), client_address=_address(request))
+
+
+def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    audit_record(actor=request_actor(request, user), action="login")
+
+
+def on_logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if user is None:  # the session had no signed-in user: nobody to record
+        return
+    audit_record(actor=request_actor(request, user), action="logout")
+
+
+def on_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    tried = str(credentials.get("username", ""))[:150]
+    actor = Actor(source=_source(request), name=tried or "(none)", client_address=_address(request))
+    audit_record(actor=actor, action="login_failed", details={"username": tried})
+
+
+def connect_auth_signals() -> None:
+    user_logged_in.connect(on_logged_in, dispatch_uid="workqueue.audit.login")
+    user_logged_out.connect(on_logged_out, dispatch_uid="workqueue.audit.logout")
+    user_login_failed.connect(on_login_failed, dispatch_uid="workqueue.audit.login_failed")
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def api_token_issue(*, user: Any, rotate: bool, actor: Actor) -> tuple[Any, bool]:
+    """The user's API token, created if missing; ``rotate`` replaces it. Audited when changed.
+
+    Returns ``(token, created)``. Run it inside a transaction so the token and its audit event
+    are written together.
+    """
+    from rest_framework.authtoken.models import Token
+
+    if rotate:
+        Token.objects.filter(user=user).delete()
+    token, created = Token.objects.get_or_create(user=user)
+    if created:
+        audit_record(
+            actor=actor,
+            action="api_token_rotate" if rotate else "api_token_create",
+            details={"user": user.get_username()},
+        )
+    return token, created
