@@ -3,13 +3,16 @@
 The index is the operations dashboard, built from panels that each app provides; the sidebar
 groups the registered models by what staff do with them rather than by app. Both lists below
 are the extension points: a new page is added to a section, a new dashboard panel to
-``DASHBOARD_PANELS``.
+``DASHBOARD_PANELS``. Pages that are not a model's list (the partition grid, the backfill form,
+the FINRA weeks) are declared in ``PAGES`` with their URL and who may see them, and are named in
+a section like a model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.contrib import admin
@@ -17,7 +20,11 @@ from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
+from finra import admin_views as finra_views
+from finra.models import DOMAIN as FINRA_DOMAIN
+from finra.tiers import TIERS
 from workqueue import admin_views as workqueue_views
+from workqueue.admin_backfill import BackfillPage
 
 
 @dataclass(frozen=True)
@@ -35,15 +42,18 @@ SECTIONS = (
         "operations",
         "Operations",
         (
+            "finra.grid",
+            "workqueue.backfill",
             "workqueue.workitem",
             "workqueue.failedworkitem",
             "workqueue.runningworkitem",
             "workqueue.execution",
+            "finra.schedulerrun",
             "django_q.schedule",
         ),
         with_dashboard=True,
     ),
-    Section("data", "Data", ("finra.capture", "workqueue.manifestentry")),
+    Section("data", "Data", ("finra.weeks", "finra.capture", "workqueue.manifestentry")),
     Section("audit", "Audit", ("workqueue.auditevent", "admin.logentry")),
     Section(
         "administration", "Administration", ("auth.user", "auth.group", "authtoken.tokenproxy")
@@ -61,9 +71,65 @@ SUPERUSER_ONLY = frozenset({"django_q.success", "django_q.failure", "django_q.or
 DashboardPanel = Callable[[HttpRequest], "tuple[str, dict[str, Any]] | None"]
 DASHBOARD_PANELS: tuple[DashboardPanel, ...] = (
     workqueue_views.queue_health_panel,
+    finra_views.lookback_panel,
     workqueue_views.latest_failures_panel,
+    finra_views.scheduler_runs_panel,
     workqueue_views.throughput_panel,
     workqueue_views.durations_panel,
+)
+
+
+#: The backfill form's domain knowledge: the values of a range option, and the page that shows
+#: a confirmed range.
+BACKFILL = BackfillPage(
+    option_choices={(FINRA_DOMAIN, "tiers"): TIERS},
+    range_pages={FINRA_DOMAIN: finra_views.grid_range_url},
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A console page that is not a model's list: its sidebar entry and its URLs."""
+
+    label: str
+    name: str
+    #: the URL name (under ``admin:``) of the sidebar link
+    url_name: str
+    allowed: Callable[[HttpRequest], bool]
+    #: (route, view taking ``site``, URL name), the first one being the sidebar link's
+    urls: tuple[tuple[str, Callable[..., Any], str], ...]
+
+
+PAGES = (
+    Page(
+        "finra.grid",
+        "Partition grid",
+        "finra_grid",
+        finra_views.may_read,
+        (("finra/grid/", finra_views.grid_view, "finra_grid"),),
+    ),
+    Page(
+        "workqueue.backfill",
+        "Backfill",
+        "workqueue_backfill",
+        workqueue_views.can_operate,
+        (("workqueue/backfill/", BACKFILL.view, "workqueue_backfill"),),
+    ),
+    Page(
+        "finra.weeks",
+        "FINRA weeks",
+        "finra_weeks",
+        finra_views.may_read,
+        (
+            ("finra/weeks/", finra_views.weeks_view, "finra_weeks"),
+            (
+                "finra/weeks/<str:week_ending>/<str:tier>/",
+                finra_views.week_view,
+                "finra_week",
+            ),
+            ("finra/symbols/<path:symbol>/", finra_views.symbol_view, "finra_symbol"),
+        ),
+    ),
 )
 
 
@@ -110,7 +176,12 @@ class MarketSpineAdminSite(admin.AdminSite):
                 name="section",
             )
         ]
-        return sections + super().get_urls()
+        pages = [
+            path(route, self.admin_view(partial(view, site=self)), name=name)
+            for page in PAGES
+            for route, view, name in page.urls
+        ]
+        return sections + pages + super().get_urls()
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
         """The sidebar and index: sections of the pages this user may see.
@@ -124,6 +195,9 @@ class MarketSpineAdminSite(admin.AdminSite):
         for app in self._build_app_dict(request).values():
             for model in app["models"]:
                 by_label[_label(model["model"])] = model
+        for page in PAGES:
+            if request.user.is_active and request.user.is_staff and page.allowed(request):
+                by_label[page.label] = self._page_entry(page)
         groups = []
         for section in SECTIONS:
             models = [by_label.pop(label) for label in section.models if label in by_label]
@@ -145,6 +219,16 @@ class MarketSpineAdminSite(admin.AdminSite):
             "add_url": None,
             "view_only": True,
             "is_index": True,
+        }
+
+    def _page_entry(self, page: Page) -> dict[str, Any]:
+        return {
+            "name": page.name,
+            "object_name": page.label.replace(".", "_"),
+            "perms": {"view": True},
+            "admin_url": reverse(f"admin:{page.url_name}", current_app=self.name),
+            "add_url": None,
+            "view_only": True,
         }
 
     def _group(self, slug: str, name: str, models: list[dict]) -> dict[str, Any]:

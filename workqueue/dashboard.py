@@ -260,3 +260,41 @@ def bars(
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    value: float
+    label: str
+
+
+def line_points(
+    values: list[tuple[str, float | None]],
+    *,
+    width: float,
+    height: float,
+    peak: float | None = None,
+) -> list[Point]:
+    """Points of a line chart: ``values`` spread evenly across ``width``, scaled to ``peak``
+    (default their max) over ``height``. A None value (no data that week) has no point."""
+    if not values:
+        return []
+    top = peak or max((v for _, v in values if v is not None), default=0.0) or 1.0
+    step = width / (len(values) - 1) if len(values) > 1 else 0.0
+    return [
+        Point(
+            x=round(index * step, 2),
+            y=round(height - height * value / top, 2),
+            value=value,
+            label=label,
+        )
+        for index, (label, value) in enumerate(values)
+        if value is not None
+    ]
+
+
+def polyline(points: list[Point]) -> str:
+    """The ``points`` attribute of an SVG polyline through ``points``."""
+    return " ".join(f"{p.x},{p.y}" for p in points)

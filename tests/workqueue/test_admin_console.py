@@ -101,16 +101,27 @@ def test_sections_group_the_pages_a_user_may_see(client):
     assert sidebar_sections(page) == {
         "operations": [
             "Dashboard",
+            "Partition grid",
             "Work items",
             "Failed work items",
             "Running work items",
             "Executions",
             "Scheduled tasks",
         ],
-        "data": ["Captures", "Manifest entries"],
+        "data": ["FINRA weeks", "Captures", "Manifest entries"],
         "audit": ["Audit events", "Log entries"],
         "administration": ["Users", "Groups"],
     }
+
+
+def test_only_operators_see_the_backfill_page_in_the_sidebar(client):
+    login(client, "data_ops")
+    sections = sidebar_sections(client.get(reverse("admin:index")).content.decode())
+    assert sections["operations"][:3] == ["Dashboard", "Partition grid", "Backfill"]
+    for role in ("auditors", "viewers"):
+        client.force_login(role_user(role))
+        sections = sidebar_sections(client.get(reverse("admin:index")).content.decode())
+        assert "Backfill" not in sections["operations"]
 
 
 def test_viewers_get_no_audit_section_and_superusers_see_the_task_engine(client):
