@@ -10,7 +10,12 @@ from tests.console import PASSWORD, busy_queue, role_user
 from workqueue.models import WorkItem
 from workqueue.states import WorkState
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# Serialized like every live-server test: a plain transactional teardown re-creates content
+# types, and the next serialized test's restore would then insert them twice.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def pages() -> dict[str, str]:

@@ -71,19 +71,21 @@ def test_gunicorn_serves_admin_and_api_docs_assets(production_env, tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        # Until gunicorn answers (its worker may take a while to boot on a busy machine).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             try:
-                requests.get(base + ASSETS[0], timeout=1)
+                requests.get(base + ASSETS[0], timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if server.poll() is not None:
                     pytest.fail(f"gunicorn exited: {server.stderr.read().decode()[-2000:]}")
                 time.sleep(0.1)
-        answers = {path: requests.get(base + path, timeout=5) for path in ASSETS}
+        answers = {path: requests.get(base + path, timeout=30) for path in ASSETS}
         assert {path: r.status_code for path, r in answers.items()} == dict.fromkeys(ASSETS, 200)
         assert "text/css" in answers[ASSETS[0]].headers["Content-Type"]
         assert b"--body-fg" in answers[ASSETS[0]].content
-        assert requests.get(base + "/static/admin/css/missing.css", timeout=5).status_code == 404
+        assert requests.get(base + "/static/admin/css/missing.css", timeout=30).status_code == 404
     finally:
         server.terminate()
         server.wait(timeout=10)

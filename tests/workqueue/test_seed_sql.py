@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from tests.factories import claim_one, enqueue
@@ -87,3 +88,40 @@ def test_leverage_manifest_sql_lists_stages_of_the_week_in_order():
         ('{"tier":"OTC","week_ending":"2025-12-22"}', "NORMALIZED", 5328),
         ('{"tier":"OTC","week_ending":"2025-12-22"}', "HHI", 3111),
     ]
+
+
+DUPLICATE_SQL = """
+INSERT INTO core_work_items (domain, pipeline, partition_key, params, priority, state,
+    attempt_count, max_attempts, created_at, updated_at)
+SELECT domain, pipeline, %s, params, priority, state, 0, max_attempts, created_at, updated_at
+FROM core_work_items WHERE id = %s
+"""
+
+
+@pytest.fixture
+def otc_item() -> WorkItem:
+    item = enqueue(pipeline="produce_first", week="dup")
+    WorkItem.objects.filter(pk=item.pk).update(
+        partition_key={"week_ending": "2025-12-19", "tier": "OTC"}
+    )
+    return item
+
+
+def test_a_duplicate_row_inserted_in_sql_is_rejected_by_the_database(otc_item):
+    # Troubleshooting, "Duplicate Work Items": UNIQUE(domain, pipeline, partition_key).
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(DUPLICATE_SQL, ['{"tier":"OTC","week_ending":"2025-12-19"}', otc_item.pk])
+
+    assert WorkItem.objects.count() == 1
+
+
+def test_a_duplicate_with_its_keys_in_another_order_is_rejected_too(otc_item):
+    # The key is stored canonically, so another key order is the same partition.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WorkItem.objects.create(
+            domain=otc_item.domain,
+            pipeline=otc_item.pipeline,
+            partition_key=json.loads('{"week_ending": "2025-12-19", "tier": "OTC"}'),
+        )
+
+    assert WorkItem.objects.count() == 1
