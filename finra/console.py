@@ -322,8 +322,8 @@ def grid_weeks(
 @dataclass(frozen=True)
 class WeekSummary:
     week_ending: date
-    #: per tier (then ALL for the tier split): counts per Summary value, zero included
-    columns: list[tuple[str, dict[str, int]]]
+    #: per tier (then ALL for the tier split): (summary state, its label, count), zero included
+    columns: list[tuple[str, list[tuple[str, str, int]]]]
 
 
 def lookback_summary(*, weeks: int = 6, now: datetime | None = None) -> list[WeekSummary]:
@@ -336,7 +336,9 @@ def lookback_summary(*, weeks: int = 6, now: datetime | None = None) -> list[Wee
         columns = []
         for tier, cells in [*row.tiers, (ALL_TIERS, row.week_cells)]:
             found = Counter(SUMMARY_OF[c.state].value for c in cells)
-            columns.append((tier, {s.value: found.get(s.value, 0) for s in Summary}))
+            columns.append(
+                (tier, [(s.value, SUMMARY_LABELS[s], found.get(s.value, 0)) for s in Summary])
+            )
         summaries.append(WeekSummary(row.week_ending, columns))
     return summaries
 

@@ -98,7 +98,7 @@ class BackfillForm(forms.Form):
                     continue
                 self.option_names.append(option)
                 takers = [q.name for q in pipelines if option in q.range_options]
-                help_text = f"Taken by {', '.join(takers)}. None ticked: every one."
+                help_text = f"Taken by {', '.join(takers)}."
                 choices = next(
                     (c for (d, o), c in option_choices.items() if o == option),
                     None,
@@ -108,12 +108,15 @@ class BackfillForm(forms.Form):
                         choices=[(c, c) for c in choices],
                         required=False,
                         widget=forms.CheckboxSelectMultiple,
-                        help_text=help_text,
+                        help_text=f"{help_text} None ticked: every one.",
                     )
                 else:
                     self.fields[option] = forms.CharField(
-                        required=False, help_text=f"{help_text} Comma-separated."
+                        required=False, help_text=f"{help_text} Comma-separated; empty: every one."
                     )
+        # The range options right after the range.
+        order = ["pipeline", "start", "end", *self.option_names]
+        self.order_fields(order)
 
     def options(self) -> dict[str, Any]:
         found: dict[str, Any] = {}

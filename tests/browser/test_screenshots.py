@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from finra.console import newest_week
+from finra.models import SchedulerRun
 from tests.browser.conftest import SCREENSHOTS, log_in
-from tests.console import PASSWORD, busy_queue, role_user
+from tests.console import PASSWORD, busy_queue, finra_history, finra_week_data, role_user
 from workqueue.models import WorkItem
 from workqueue.states import WorkState
 
@@ -35,7 +40,40 @@ def pages() -> dict[str, str]:
         "change-log": reverse("admin:admin_logentry_changelist"),
         "schedules": reverse("admin:django_q_schedule_changelist"),
         "section-operations": reverse("admin:section", args=["operations"]),
+        "grid": reverse("admin:finra_grid"),
+        "backfill": reverse("admin:workqueue_backfill"),
+        "weeks": reverse("admin:finra_weeks"),
+        "week": reverse("admin:finra_week", args=[WEEK.isoformat(), "OTC"]),
+        "symbol": reverse("admin:finra_symbol", args=["AAA"]) + "?tier=OTC",
     }
+
+
+WEEK = newest_week() - timedelta(weeks=6)
+
+
+def finra_console_data() -> None:
+    """Ten complete weeks with a failure, a retry wait and a running stage; week data; runs."""
+    weeks = [WEEK - timedelta(weeks=n) for n in range(10)]
+    items = finra_history(weeks)
+    WorkItem.objects.filter(pk=items[(WEEK.isoformat(), "OTC", "HHI")].pk).update(
+        state=WorkState.FAILED, last_error="HTTP 503: upstream unavailable"
+    )
+    WorkItem.objects.filter(pk=items[(WEEK.isoformat(), "NMS_TIER_2", "RAW")].pk).update(
+        state=WorkState.RETRY_WAIT, last_error="timeout"
+    )
+    WorkItem.objects.filter(pk=items[(weeks[1].isoformat(), "OTC", "VENUE_SHARE")].pk).update(
+        state=WorkState.RUNNING
+    )
+    for week in weeks[:4]:
+        finra_week_data(week, "OTC")
+    SchedulerRun.objects.create(
+        started_at=timezone.now() - timedelta(hours=2),
+        finished_at=timezone.now() - timedelta(hours=2) + timedelta(seconds=95),
+        status="partial",
+        exit_code=1,
+        counts={"ingested": 2, "unchanged": 13, "failed": 1, "not_due": 2},
+        message="1 of 18 partitions failed",
+    )
 
 
 @pytest.mark.parametrize("role", ["data_ops", "viewers", "auditors"])
@@ -43,6 +81,7 @@ def test_screenshot_every_page(request, browser, role):
     if not request.config.getoption("--screenshots"):
         pytest.skip("run with --screenshots (make screenshots)")
     busy_queue(4)
+    finra_console_data()
     user = role_user(role)
     log_in(browser, user.username, PASSWORD)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
