@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from marketspine.metrics import metrics
+
 admin.site.site_header = "Market Spine"
 admin.site.site_title = "Market Spine"
 admin.site.index_title = "Operations"
@@ -11,6 +13,7 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/finra/", include("finra.api.urls")),
     path("api/v1/", include("workqueue.api.urls")),
 ]
