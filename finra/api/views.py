@@ -377,21 +377,23 @@ class RejectsView(DatasetListView):
     ordering = ("week_ending", "tier", "line_number")
 
 
-@extend_schema(
-    operation_id="finra_gaps",
-    summary="FINRA partitions missing from the manifest: overdue, or not yet due",
-    description=(
-        "Every stage with no manifest row, per week (Fridays from `since` to `until`) and tier "
-        "(the tier split per week, as tier `ALL`). `overdue` once FINRA's publication plus the "
-        "grace period (FINRA_PUBLICATION_GRACE_HOURS) has passed, `not_yet_due` before. Each "
-        "gap names the stage's work item, if any, and what would fill it. Ordered by week, "
-        "tier, stage. At most 520 weeks per request. Needs workqueue.view_workitem."
-    ),
-    parameters=[s.GapsQuerySerializer],
-    responses={
-        (200, "application/json"): s.GapReportSerializer,
-        **_errors(400, 401, 403, 503),
-    },
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="finra_gaps",
+        summary="FINRA partitions missing from the manifest: overdue, or not yet due",
+        description=(
+            "Every stage with no manifest row, per week (Fridays from `since` to `until`) and tier "
+            "(the tier split per week, as tier `ALL`). `overdue` once FINRA's publication plus the "
+            "grace period (FINRA_PUBLICATION_GRACE_HOURS) has passed, `not_yet_due` before. Each "
+            "gap names the stage's work item, if any, and what would fill it. Ordered by week, "
+            "tier, stage. At most 520 weeks per request. Needs workqueue.view_workitem."
+        ),
+        parameters=[s.GapsQuerySerializer],
+        responses={
+            (200, "application/json"): s.GapReportSerializer,
+            **_errors(400, 401, 403, 503),
+        },
+    )
 )
 class GapsView(APIView):
     permission_classes: ClassVar = [CanViewGaps]
