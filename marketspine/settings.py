@@ -230,3 +230,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 5 * 1024 * 1024, min
 API_TRUSTED_PROXIES = env_list("API_TRUSTED_PROXIES", [])
 # GET /api/v1/health answers 503 when items are due but no worker was seen for this long.
 HEALTH_MAX_WORKER_AGE_SECONDS = env_float("HEALTH_MAX_WORKER_AGE_SECONDS", 300.0, minimum=1)
+# GET /metrics (Prometheus) needs "Authorization: Bearer <METRICS_TOKEN>" when it is set; open
+# when it is unset or empty.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "").strip()

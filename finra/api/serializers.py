@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from finra.api.renderers import FORMATS
+from finra.gap_rules import GapStatus, gap_stages, gap_tiers
 from finra.models import (
     ALL_TIERS,
     STAGES,
@@ -346,3 +347,93 @@ class RejectOutputSerializer(RowOutputSerializer):
     class Meta:
         model = RejectRow
         fields = [*VERSION_FIELDS, "tier", "line_number", "reason", "raw_line"]
+
+
+# --- gap report -------------------------------------------------------------------------------
+
+
+class CommaListField(serializers.CharField):
+    """A comma-separated list; the view joins a repeated parameter into one."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        text = super().to_internal_value(data)
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class GapsQuerySerializer(serializers.Serializer):
+    since = serializers.DateField(
+        required=False,
+        help_text="First day of the window (YYYY-MM-DD, any weekday); default: 11 weeks "
+        "before `until`, so 12 weeks.",
+    )
+    until = serializers.DateField(
+        required=False,
+        help_text="Last day of the window; default: the last completed week ending.",
+    )
+    tier = CommaListField(
+        required=False,
+        max_length=200,
+        help_text=TIER_HELP + " Repeat it or separate with commas; ALL selects the tier split, "
+        "which spans the three tiers. Default: every tier and ALL.",
+    )
+    stage = CommaListField(
+        required=False,
+        max_length=200,
+        help_text="Stages to report (" + ", ".join(STAGES) + "), repeat or comma-separate.",
+    )
+
+    def validate_tier(self, value: list[str]) -> set[str]:
+        try:
+            return gap_tiers(value)
+        except UnknownTierError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_stage(self, value: list[str]) -> set[str]:
+        try:
+            return gap_stages(value)
+        except KeyError as exc:
+            raise serializers.ValidationError(exc.args[0]) from None
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and since > until:
+            raise serializers.ValidationError({"since": "after until"})
+        return attrs
+
+
+class GapItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="item_id")
+    state = serializers.CharField()
+    last_error = serializers.CharField(allow_null=True)
+    attempt_count = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+
+
+class GapOutputSerializer(serializers.Serializer):
+    week_ending = serializers.DateField()
+    tier = serializers.CharField(help_text="Canonical tier, or ALL for the tier split.")
+    stage = serializers.CharField()
+    pipeline = serializers.CharField(help_text="The pipeline that writes the stage.")
+    partition_key = serializers.DictField(child=serializers.CharField())
+    status = serializers.ChoiceField(choices=[s.value for s in GapStatus])
+    due_at = serializers.DateTimeField(help_text="When the partition became (or becomes) due.")
+    work_item = GapItemSerializer(
+        source="item", allow_null=True, help_text="The stage's pipeline item, if there is one."
+    )
+    remediation = serializers.CharField(
+        help_text="What fills the gap: enqueue a pipeline, retry an item, or what it waits for."
+    )
+
+
+class GapCountsSerializer(serializers.Serializer):
+    overdue = serializers.IntegerField()
+    not_yet_due = serializers.IntegerField()
+
+
+class GapReportSerializer(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField()
+    checked_at = serializers.DateTimeField()
+    counts = GapCountsSerializer()
+    gaps = GapOutputSerializer(many=True)

@@ -15,4 +15,5 @@ urlpatterns = [
     path("tier-hhi", views.TierHHIView.as_view(), name="tier-hhi"),
     path("tier-split", views.TierSplitView.as_view(), name="tier-split"),
     path("rejects", views.RejectsView.as_view(), name="rejects"),
+    path("gaps", views.GapsView.as_view(), name="gaps"),
 ]

@@ -20,11 +20,13 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from finra.api import serializers as s
-from finra.api.permissions import CanViewDataset
+from finra.api.permissions import CanViewDataset, CanViewGaps
 from finra.api.renderers import FinraCSVRenderer, FormatFirstNegotiation
 from finra.api.selectors import captures_for_reading, dataset_rows_for_reading
+from finra.gaps import InvalidGapWindow, finra_gaps
 from finra.models import (
     Capture,
     NormalizedRow,
@@ -39,7 +41,7 @@ from finra.models import (
 from finra.selectors import CaptureNotFound
 from finra.stages import DATASET_STAGES
 from marketspine.api.errors import ApiError, ErrorSerializer
-from marketspine.api.query import parse_query
+from marketspine.api.query import parse_input, parse_query
 
 #: Rows an unpaged CSV export may hold; above it the request is refused with ``too_many_rows``.
 CSV_MAX_ROWS = 200_000
@@ -373,3 +375,42 @@ class RejectsView(DatasetListView):
     query_serializer_class = s.RejectsQuerySerializer
     serializer_class = s.RejectOutputSerializer
     ordering = ("week_ending", "tier", "line_number")
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="finra_gaps",
+        summary="FINRA partitions missing from the manifest: overdue, or not yet due",
+        description=(
+            "Every stage with no manifest row, per week (Fridays from `since` to `until`) and tier "
+            "(the tier split per week, as tier `ALL`). `overdue` once FINRA's publication plus the "
+            "grace period (FINRA_PUBLICATION_GRACE_HOURS) has passed, `not_yet_due` before. Each "
+            "gap names the stage's work item, if any, and what would fill it. Ordered by week, "
+            "tier, stage. At most 520 weeks per request. Needs workqueue.view_workitem."
+        ),
+        parameters=[s.GapsQuerySerializer],
+        responses={
+            (200, "application/json"): s.GapReportSerializer,
+            **_errors(400, 401, 403, 503),
+        },
+    )
+)
+class GapsView(APIView):
+    permission_classes: ClassVar = [CanViewGaps]
+
+    def get(self, request: Request) -> Response:
+        data = {key: request.query_params.get(key) for key in request.query_params}
+        for name in ("tier", "stage"):
+            if name in request.query_params:
+                data[name] = ",".join(request.query_params.getlist(name))
+        query = parse_input(s.GapsQuerySerializer, data, allowed_extra=frozenset({"format"}))
+        try:
+            report = finra_gaps(
+                since=query.get("since"),
+                until=query.get("until"),
+                tiers=query.get("tier") or None,
+                stages=query.get("stage") or None,
+            )
+        except InvalidGapWindow as exc:
+            raise ApiError("invalid_request", str(exc), fields={exc.field: str(exc)}) from None
+        return Response(s.GapReportSerializer(report).data)

@@ -14,7 +14,11 @@ from django.core.management import get_commands
 
 from tests.deploy.conftest import REPO, SCHEDULER_SCRIPT
 
-MANIFESTS = sorted((REPO / "deploy").glob("*/*.yaml"))
+#: The CronJob manifests (deploy/prometheus holds Prometheus' own files, tested with /metrics).
+MANIFESTS = sorted(
+    [*(REPO / "deploy" / "k8s").glob("*.yaml"), *(REPO / "deploy" / "openshift").glob("*.yaml")]
+)
+PROMETHEUS_FILES = sorted((REPO / "deploy" / "prometheus").glob("*.y*ml"))
 SHELL_SCRIPTS = sorted((REPO / "deploy").glob("**/*.sh"))
 CRONTAB = REPO / "deploy" / "cron" / "crontab"
 # Where the crontab expects the checkout to be installed.
@@ -52,8 +56,11 @@ def check_exist(scripts: list[Path], commands: list[str]) -> None:
 
 
 def test_the_deploy_directory_has_the_examples_the_readme_lists():
-    names = {str(path.relative_to(REPO)) for path in MANIFESTS + SHELL_SCRIPTS + [CRONTAB]}
+    files = MANIFESTS + SHELL_SCRIPTS + [CRONTAB] + PROMETHEUS_FILES
+    names = {str(path.relative_to(REPO)) for path in files}
     assert names == {
+        "deploy/prometheus/alerts.yaml",
+        "deploy/prometheus/prometheus.yml",
         "deploy/cron/crontab",
         "deploy/cron/weekly_finra.sh",
         "deploy/cron/weekly_finra_multiweek.sh",
