@@ -8,7 +8,8 @@ returns plain values; the templates turn them into tables and SVG charts.
 A grid cell is one stage of one partition: per tier for every stage but the tier split, per
 week for the tier split. Its state comes from its work item when there is one, from the
 manifest otherwise, and for a partition nothing has reached yet from the publication calendar:
-missing and overdue once the week and tier are due, not yet due before.
+missing and overdue once the week and tier are due, not yet due before: the gap report's rule
+(``finra.gap_rules.find_gaps``), applied to the same two reads.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from django.conf import settings
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from finra.calendar import PUBLICATION_TIME_ZONE, publication_due_at
+from finra.calendar import PUBLICATION_TIME_ZONE
+from finra.gap_rules import GapStatus, ItemInfo, due_at, find_gaps, partition_key, partition_keys
 from finra.models import (
     ALL_TIERS,
     DOMAIN,
@@ -129,20 +131,14 @@ SUMMARY_LABELS: dict[Summary, str] = {
 }
 
 
-def cell_state(
-    *,
-    item_state: str | None,
-    waiting_for: str,
-    in_manifest: bool,
-    due_at: datetime,
-    now: datetime,
-) -> CellState:
+def cell_state(*, item_state: str | None, waiting_for: str, gap: GapStatus | None) -> CellState:
     """The state of one stage of one partition (pure).
 
-    Work under way shows first (running, queued, waiting), then a failure, even when the
-    manifest holds an older capture: staff need to see that the newest attempt failed. A
-    cancelled item over a stage the manifest holds is complete. A stage the manifest does not
-    hold, with no item or a finished one, is missing: overdue once due, else not yet due.
+    ``gap`` is the gap report's status of the stage (``finra.gap_rules``: missing from the
+    manifest, overdue once due, else not yet due), None when the manifest holds it. Work under
+    way shows first (running, queued, waiting), then a failure, even over a stage the manifest
+    holds: staff need to see that the newest attempt failed. A cancelled item over a stage the
+    manifest holds is complete.
     """
     if item_state == WorkState.RUNNING:
         return CellState.RUNNING
@@ -152,25 +148,11 @@ def cell_state(
         return CellState.WAITING_UPSTREAM if waiting_for else CellState.RETRY_WAIT
     if item_state == WorkState.FAILED:
         return CellState.FAILED
-    if in_manifest:
+    if gap is None:
         return CellState.COMPLETE
     if item_state == WorkState.CANCELLED:
         return CellState.CANCELLED
-    return CellState.OVERDUE if now >= due_at else CellState.NOT_YET_DUE
-
-
-def partition_key(spec: StageSpec, week_ending: date, tier: str) -> dict[str, str]:
-    if spec.partition is PartitionShape.WEEK:
-        return {"week_ending": week_ending.isoformat()}
-    return {"tier": tier, "week_ending": week_ending.isoformat()}
-
-
-def stage_due_at(spec: StageSpec, week_ending: date, tier: str) -> datetime:
-    """When a stage's partition is due: its tier's moment; over the whole week, the last tier's."""
-    grace = settings.FINRA_PUBLICATION_GRACE_HOURS
-    if spec.partition is PartitionShape.WEEK:
-        return max(publication_due_at(week_ending, t, grace_hours=grace) for t in TIERS)
-    return publication_due_at(week_ending, tier, grace_hours=grace)
+    return CellState.OVERDUE if gap is GapStatus.OVERDUE else CellState.NOT_YET_DUE
 
 
 @dataclass(frozen=True)
@@ -185,6 +167,8 @@ class Cell:
     item_id: int | None = None
     last_error: str = ""
     capture_id: str = ""
+    #: for a missing stage, what would fill it (the gap report's words)
+    remediation: str = ""
 
     @property
     def label(self) -> str:
@@ -206,6 +190,8 @@ class Cell:
             return f"{where}, due {self.due_at:%Y-%m-%d %H:%M} UTC"
         if self.last_error and self.state is not CellState.COMPLETE:
             return f"{where}: {self.last_error[:300]}"
+        if self.remediation and self.state is CellState.OVERDUE:
+            return f"{where}: {self.remediation}"
         return where
 
 
@@ -230,38 +216,43 @@ class GridRow:
 def grid_rows(
     weeks: list[date], *, tiers: tuple[str, ...] = TIERS, now: datetime | None = None
 ) -> list[GridRow]:
-    """The cells of ``weeks`` (in the order given) for ``tiers``: two queries."""
+    """The cells of ``weeks`` (in the order given) for ``tiers``: two queries (the manifest rows
+    and the work items of the weeks' partition keys), the gaps found by ``finra.gap_rules``."""
     now = now or timezone.now()
-    keys: list[str] = []
-    for week_ending in weeks:
-        keys.extend(canonical_json(partition_key(TIER_STAGES[0], week_ending, t)) for t in tiers)
-        keys.append(canonical_json({"week_ending": week_ending.isoformat()}))
-    items: dict[tuple[str, str], tuple[int, str, str, str]] = {}
+    grace = settings.FINRA_PUBLICATION_GRACE_HOURS
+    keys = partition_keys(weeks)
+    items: dict[tuple[str, str], ItemInfo] = {}
+    waiting: dict[tuple[str, str], str] = {}
     present: dict[tuple[str, str], str] = {}
     if keys:
         rows = WorkItem.objects.filter(
             domain=DOMAIN, pipeline__in=[s.pipeline for s in STAGES], partition_key__in=keys
         ).values_list("id", "pipeline", "partition_key", "state", "waiting_for", "last_error")
         for item_id, pipeline, key, state, waiting_for, last_error in rows:
-            items[(pipeline, canonical_json(key))] = (
-                item_id,
-                state,
-                waiting_for or "",
-                last_error or "",
-            )
+            name = (pipeline, canonical_json(key))
+            items[name] = ItemInfo(item_id=item_id, state=state, last_error=last_error)
+            waiting[name] = waiting_for or ""
         for stage, key, capture_id in ManifestEntry.objects.filter(
             domain=DOMAIN, partition_key__in=keys
         ).values_list("stage", "partition_key", "capture_id"):
             present[(stage, canonical_json(key))] = capture_id or ""
+    gaps = {
+        (gap.week_ending, gap.tier, gap.stage): gap
+        for gap in find_gaps(
+            weeks=weeks,
+            present=present.keys(),
+            items=items,
+            now=now,
+            grace_hours=grace,
+            tiers={*tiers, ALL_TIERS},
+        )
+    }
 
     def cell(spec: StageSpec, week_ending: date, tier: str) -> Cell:
         key = partition_key(spec, week_ending, tier)
         text = canonical_json(key)
-        item_id, state, waiting_for, last_error = items.get(
-            (spec.pipeline, text), (None, None, "", "")
-        )
-        due = stage_due_at(spec, week_ending, tier)
-        in_manifest = (spec.stage, text) in present
+        item = items.get((spec.pipeline, text))
+        gap = gaps.get((week_ending, tier, spec.stage))
         return Cell(
             week_ending=week_ending,
             tier=tier,
@@ -269,16 +260,15 @@ def grid_rows(
             pipeline=spec.pipeline,
             partition_key=key,
             state=cell_state(
-                item_state=state,
-                waiting_for=waiting_for,
-                in_manifest=in_manifest,
-                due_at=due,
-                now=now,
+                item_state=item.state if item else None,
+                waiting_for=waiting.get((spec.pipeline, text), ""),
+                gap=gap.status if gap else None,
             ),
-            due_at=due,
-            item_id=item_id,
-            last_error=last_error,
+            due_at=gap.due_at if gap else due_at(spec, week_ending, tier, grace_hours=grace),
+            item_id=item.item_id if item else None,
+            last_error=(item.last_error or "") if item else "",
             capture_id=present.get((spec.stage, text), ""),
+            remediation=gap.remediation if gap else "",
         )
 
     return [

@@ -17,7 +17,10 @@ from tests.console import PASSWORD, finra_history, role_user
 from workqueue.models import WorkItem
 from workqueue.states import WorkState
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def cell(browser, week: str, tier: str, stage: str):

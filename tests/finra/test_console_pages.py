@@ -100,6 +100,8 @@ def test_grid_cells_show_each_state_of_a_known_history(client, history):
     assert {empty[("NMS_TIER_1", s)] for s in ("RAW", "HHI")} == {"overdue"}
     assert {empty[("OTC", s)] for s in ("RAW", "HHI")} == {"not_yet_due"}
     assert empty[("ALL", "TIER_SPLIT")] == "not_yet_due"
+    # A missing cell says what would fill it, in the gap report's words.
+    assert "RAW NMS_TIER_1 2026-02-06: missing and overdue: enqueue ingest_week" in html
     # The last error on hover, and the link to the item.
     failed = history[(JAN[-1].isoformat(), "NMS_TIER_1", "HHI")]
     assert "HHI NMS_TIER_1 2026-01-30: failed: HTTP 503: boom" in html
