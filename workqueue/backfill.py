@@ -221,9 +221,10 @@ def work_items_backfill(
     Bad input (unknown pipeline, bad range or key, too many partitions, a naive
     ``desired_at``) raises EnqueueError and changes nothing. ``force=False`` re-arms COMPLETE
     items (``reprocess="all"``) without the pipeline's force params, so they re-check their
-    source and skip it when unchanged (the weekly scheduler's revision detection). The items are locked while they
-    are classified, so the answer of a real run is exactly what it did; a dry run takes the same
-    locks and rolls back. One audit event records the call with its arguments and counts.
+    source and skip it when unchanged (the weekly scheduler's revision detection). The items
+    are locked while they are classified, so the answer of a real run is exactly what it did; a
+    dry run takes the same locks and rolls back. One audit event records the call with its
+    arguments and counts.
     """
     try:
         mode = Reprocess(reprocess)
