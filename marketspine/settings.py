@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -156,6 +157,13 @@ FINRA_API_BACKOFF_SECONDS = env_float("FINRA_API_BACKOFF_SECONDS", 2.0, minimum=
 FINRA_PUBLICATION_GRACE_HOURS = env_int("FINRA_PUBLICATION_GRACE_HOURS", 6, minimum=0)
 
 # --- django-q2: an executor only; core_work_items owns state and retries ---------------------
+QCLUSTER_TIME_ZONE = env_str("QCLUSTER_TIME_ZONE", "America/New_York")
+try:
+    ZoneInfo(QCLUSTER_TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"QCLUSTER_TIME_ZONE={QCLUSTER_TIME_ZONE!r} is not a time zone (e.g. America/New_York)"
+    ) from None
 WORKQUEUE_BROKER = env_choice("WORKQUEUE_BROKER", "orm", ("orm", "redis"))
 Q_CLUSTER: dict[str, object] = {
     "name": env_str("QCLUSTER_NAME", "marketspine"),
@@ -168,6 +176,9 @@ Q_CLUSTER: dict[str, object] = {
     "save_limit": env_int("QCLUSTER_SAVE_LIMIT", 500),
     "poll": env_float("QCLUSTER_POLL_SECONDS", 0.1, minimum=0.01),
     "label": "Task engine (django-q2)",
+    # Cron schedules are evaluated in this zone, not TIME_ZONE: the weekly FINRA run is "Monday
+    # 10:30 in New York" all year, whatever zone the server or the UI uses.
+    "time_zone": QCLUSTER_TIME_ZONE,
     # django-q2 sets its "django-q" logger's level itself from here.
     "log_level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper(),
 }
