@@ -674,7 +674,9 @@ def weekly_schedule_run(
     try:
         SchedulerRun.objects.exists()
     except DatabaseError as exc:
-        return _critical(report, f"database unreachable: {_first_line(exc)}")
+        return _critical(
+            report, f"database unreachable (or not migrated: manage.py migrate): {_first_line(exc)}"
+        )
     if options.mode is Mode.DRY_RUN:
         report.rows = schedule_plan(options=options, now=now)
         for row in report.rows:
