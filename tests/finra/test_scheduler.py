@@ -363,10 +363,14 @@ def test_command_bad_wait_timeout_is_critical():
     assert code == 2 and "--wait-timeout" in err
 
 
-def test_task_runs_the_service_with_the_defaults(two_weeks, settings):
+def test_task_runs_the_service_with_the_defaults(two_weeks):
     from finra.tasks import run_weekly_schedule
 
-    with time_machine.travel(ALL_DUE, tick=False):
+    # The task tidies the worker's connections; the test's own is inside its transaction.
+    with (
+        time_machine.travel(ALL_DUE, tick=False),
+        mock.patch("finra.tasks.close_old_connections"),
+    ):
         result = run_weekly_schedule()
     assert result["run_id"] == SchedulerRun.objects.get().pk
     # The lookback window from 2026-01-12 holds 2025-12-05 (files) and later weeks (none).
