@@ -1,3 +1,4 @@
+# Over 400 lines: one run in four numbered steps (plan, enqueue, wait, report) that share its rows.
 """The multi-week FINRA scheduler: re-check the last weeks, ingest what changed, report.
 
 One run, for each (week, tier) of the lookback window (or of ``--weeks``):
