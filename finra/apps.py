@@ -11,3 +11,8 @@ class FinraConfig(AppConfig):
     def ready(self) -> None:
         # Registers the stages and the six pipelines with the work queue.
         from finra import pipelines  # noqa: F401
+        from finra.schedules import WEEKLY_SCHEDULE
+        from workqueue.schedules import SCHEDULES
+
+        if WEEKLY_SCHEDULE not in SCHEDULES:
+            SCHEDULES.append(WEEKLY_SCHEDULE)

@@ -343,6 +343,7 @@ class SchedulerAction(models.TextChoices):
     REVISED = "revised"  # a new capture whose content differs from the previous one
     UNCHANGED = "unchanged"  # the source is identical to the latest capture: skipped
     NOT_DUE = "not_due"  # not yet published (calendar): skipped, never an error
+    PROCESSED = "processed"  # --only-stage normalize/calcs re-ran on the existing capture
     FAILED = "failed"
 
 

@@ -109,6 +109,9 @@ def _enqueue_next(
                 domain=DOMAIN,
                 pipeline=name,
                 partition_key=key,
+                # Chained items run with the defaults: a re-arm must not keep params such as
+                # {"chain": false} left on the item by an earlier, single-stage run.
+                params={},
                 priority=context.item.priority,
                 reprocess=reprocess,
             )
@@ -138,6 +141,12 @@ def _enqueue_downstream(
     _enqueue_next(context, downstream, reprocess=reprocess)
 
 
+def _chains(context: PipelineContext) -> bool:
+    """False when the item asks not to enqueue the stages computed from it (``chain: false``),
+    as the weekly scheduler's ``--only-stage`` does."""
+    return context.params.get("chain", True) is not False
+
+
 def _result(outcome: services.StageOutcome) -> PipelineResult:
     return PipelineResult(
         rows_written=outcome.rows_written,
@@ -154,7 +163,8 @@ def _result(outcome: services.StageOutcome) -> PipelineResult:
 def ingest_week(context: PipelineContext) -> PipelineResult:
     """Fetch and parse a week's file for one tier and store it as a RAW capture.
 
-    params: source (file | api), file_path, file_url, force, tier (must match the partition).
+    params: source (file | api), file_path, file_url, force, tier (must match the partition),
+    chain (false: do not enqueue normalize_week).
     """
     week_ending, tier = _week(context), _tier(context)
     assert tier is not None
@@ -168,9 +178,10 @@ def ingest_week(context: PipelineContext) -> PipelineResult:
         run=context,
     )
     # A skip changed nothing downstream depends on: make sure normalize exists, re-run nothing.
-    _enqueue_downstream(
-        context, by_stage(outcome.stage), week_ending, tier, reprocess=not outcome.skipped
-    )
+    if _chains(context):
+        _enqueue_downstream(
+            context, by_stage(outcome.stage), week_ending, tier, reprocess=not outcome.skipped
+        )
     return _result(outcome)
 
 
@@ -186,7 +197,7 @@ def _run_derived(context: PipelineContext, spec: StageSpec) -> PipelineResult:
         outcome = services.stage_compute(
             stage=spec.stage, week_ending=week_ending, tier=tier, run=context
         )
-        if tier is not None:
+        if tier is not None and _chains(context):
             _enqueue_downstream(context, spec, week_ending, tier, reprocess=True)
         return _result(outcome)
     assert spec.upstream is not None
@@ -205,7 +216,8 @@ def _run_derived(context: PipelineContext, spec: StageSpec) -> PipelineResult:
                 run=context,
             )
         )
-        _enqueue_downstream(context, spec, week_ending, each, reprocess=True)
+        if _chains(context):
+            _enqueue_downstream(context, spec, week_ending, each, reprocess=True)
     return PipelineResult(
         rows_written=sum(o.rows_written for o in outcomes),
         capture_id=outcomes[0].capture_id if len(outcomes) == 1 else None,

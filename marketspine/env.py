@@ -7,7 +7,10 @@ the first retry is computed.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -73,3 +76,49 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(choices)}")
     return value
+
+
+def database_url(value: str) -> str:
+    """A database URL from a URL or an SQLite file path (``--db /data/market_spine.db``)."""
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def database_config(url: str) -> dict[str, Any]:
+    """Django's ``DATABASES["default"]`` for a database URL, with the SQLite and PostgreSQL
+    options Market Spine relies on (read from the environment like the rest)."""
+    try:
+        database = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    except Exception as exc:  # dj-database-url raises several types for a malformed URL
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets readers run beside one writer; IMMEDIATE transactions take the write lock at
+        # BEGIN, so two worker processes claiming work queue items serialize instead of failing
+        # with "database is locked" half-way through a read-then-write transaction.
+        database["OPTIONS"] = {
+            "timeout": env_float("SQLITE_BUSY_TIMEOUT_SECONDS", 30.0, minimum=0),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        database["CONN_MAX_AGE"] = 0
+        database["CONN_HEALTH_CHECKS"] = False
+        if database["NAME"] and database["NAME"] != ":memory:":
+            folder = Path(database["NAME"]).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ImproperlyConfigured(
+                    f"database {database['NAME']}: cannot create its folder {folder}: "
+                    f"{exc.strerror}"
+                ) from None
+    elif database["ENGINE"] == "django.db.backends.postgresql":
+        database["CONN_HEALTH_CHECKS"] = True
+        # Server-side binding lets psycopg prepare the statements a process runs again and
+        # again (token lookups, claims, enqueue inserts), so PostgreSQL plans them once per
+        # connection.
+        database.setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
+            "DB_SERVER_SIDE_BINDING", True
+        )
+        database.setdefault("TEST", {})["NAME"] = env_str("TEST_DATABASE_NAME", "test_marketspine")
+    return database

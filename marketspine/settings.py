@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from marketspine.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from marketspine.env import (
+    database_config,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MARKETSPINE_VAR_DIR", str(BASE_DIR / "var")))
@@ -75,31 +83,7 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 # SQLite needs no server; PostgreSQL is selected with DATABASE_URL=postgres://...
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'marketspine.sqlite3'}")
-try:
-    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
-except Exception as exc:  # dj-database-url raises several types for a malformed URL
-    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
-if _database["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets readers run beside one writer; IMMEDIATE transactions take the write lock at
-    # BEGIN, so two worker processes claiming work queue items serialize instead of failing
-    # with "database is locked" half-way through a read-then-write transaction.
-    _database["OPTIONS"] = {
-        "timeout": env_float("SQLITE_BUSY_TIMEOUT_SECONDS", 30.0, minimum=0),
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    _database["CONN_MAX_AGE"] = 0
-    _database["CONN_HEALTH_CHECKS"] = False
-    if _database["NAME"] and _database["NAME"] != ":memory:":
-        Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-elif _database["ENGINE"] == "django.db.backends.postgresql":
-    _database["CONN_HEALTH_CHECKS"] = True
-    # Server-side binding lets psycopg prepare the statements a process runs again and again
-    # (token lookups, claims, enqueue inserts), so PostgreSQL plans them once per connection.
-    _database.setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
-        "DB_SERVER_SIDE_BINDING", True
-    )
-    _database.setdefault("TEST", {})["NAME"] = env_str("TEST_DATABASE_NAME", "test_marketspine")
+_database = database_config(DATABASE_URL)
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -175,6 +159,13 @@ FINRA_API_BACKOFF_SECONDS = env_float("FINRA_API_BACKOFF_SECONDS", 2.0, minimum=
 FINRA_PUBLICATION_GRACE_HOURS = env_int("FINRA_PUBLICATION_GRACE_HOURS", 6, minimum=0)
 
 # --- django-q2: an executor only; core_work_items owns state and retries ---------------------
+QCLUSTER_TIME_ZONE = env_str("QCLUSTER_TIME_ZONE", "America/New_York")
+try:
+    ZoneInfo(QCLUSTER_TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"QCLUSTER_TIME_ZONE={QCLUSTER_TIME_ZONE!r} is not a time zone (e.g. America/New_York)"
+    ) from None
 WORKQUEUE_BROKER = env_choice("WORKQUEUE_BROKER", "orm", ("orm", "redis"))
 Q_CLUSTER: dict[str, object] = {
     "name": env_str("QCLUSTER_NAME", "marketspine"),
@@ -187,6 +178,9 @@ Q_CLUSTER: dict[str, object] = {
     "save_limit": env_int("QCLUSTER_SAVE_LIMIT", 500),
     "poll": env_float("QCLUSTER_POLL_SECONDS", 0.1, minimum=0.01),
     "label": "Task engine (django-q2)",
+    # Cron schedules are evaluated in this zone, not TIME_ZONE: the weekly FINRA run is "Monday
+    # 10:30 in New York" all year, whatever zone the server or the UI uses.
+    "time_zone": QCLUSTER_TIME_ZONE,
     # django-q2 sets its "django-q" logger's level itself from here.
     "log_level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper(),
 }

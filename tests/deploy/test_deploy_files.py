@@ -50,8 +50,6 @@ def check_exist(scripts: list[Path], commands: list[str]) -> None:
     for command in commands:
         assert command in known, f"manage.py {command} is not a Django command"
     for script in scripts:
-        if REPO / script == SCHEDULER_SCRIPT:
-            continue  # test_scheduler_script_named_by_the_deploy_files_exists
         assert (REPO / script).is_file(), f"{script} is not in the repository"
 
 
@@ -180,10 +178,6 @@ def test_enqueue_script_is_executable():
     assert (REPO / "scripts" / "enqueue_weekly_finra.py").stat().st_mode & 0o111
 
 
-@pytest.mark.skipif(
-    not SCHEDULER_SCRIPT.exists(),
-    reason="scripts/run_finra_weekly_schedule.py is not in this tree yet",
-)
 def test_scheduler_script_named_by_the_deploy_files_exists():
     assert SCHEDULER_SCRIPT.is_file()
     result = subprocess.run(

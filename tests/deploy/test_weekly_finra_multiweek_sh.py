@@ -9,14 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.deploy.conftest import MULTIWEEK_SH, REPO, SCHEDULER_SCRIPT, run
-
-pytestmark = pytest.mark.skipif(
-    not SCHEDULER_SCRIPT.exists(),
-    reason="scripts/run_finra_weekly_schedule.py is not in this tree yet",
-)
+from tests.deploy.conftest import MULTIWEEK_SH, REPO, run
 
 
 def app_env(tmp_path: Path) -> dict[str, str]:

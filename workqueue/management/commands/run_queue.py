@@ -5,9 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from workqueue.leases import reap_expired_leases
+from workqueue.inprocess import run_due_items_here
 from workqueue.models import FailedWorkItem, WorkItem
-from workqueue.runner import drain
 
 
 class Command(BaseCommand):
@@ -28,14 +27,13 @@ class Command(BaseCommand):
         deadline = time.monotonic() + options["max_seconds"]
         total = 0
         while True:
-            reap_expired_leases()
-            summary = drain(time_budget=max(0.1, deadline - time.monotonic()))
-            total += summary.claimed
+            claimed = run_due_items_here(time_budget=deadline - time.monotonic())
+            total += claimed
             active = WorkItem.objects.active().count()
-            self.stdout.write(f"ran {summary.claimed} item(s); {active} still active")
+            self.stdout.write(f"ran {claimed} item(s); {active} still active")
             if not options["until_empty"] or not active or time.monotonic() >= deadline:
                 break
-            if summary.claimed == 0:
+            if claimed == 0:
                 time.sleep(1)
         failed = FailedWorkItem.objects.count()
         self.stdout.write(f"done: ran {total} item(s); {failed} FAILED in the queue")
