@@ -1,3 +1,4 @@
+# Over 400 lines: the reads of every FINRA console page (grid, lookback, weeks, week, symbol).
 """Reads for the FINRA pages of the operations console: the partition grid, the lookback panel,
 the week and symbol pages. No writes here.
 

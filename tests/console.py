@@ -26,6 +26,7 @@ ROLE_MIGRATIONS = [
     ("workqueue.migrations.0006_roles_admin_pages", "grant"),
     ("finra.migrations.0003_data_api_roles", "grant"),
     ("workqueue.migrations.0008_console_roles", "grant"),
+    ("finra.migrations.0011_scheduler_runs_role", "grant"),
 ]
 
 

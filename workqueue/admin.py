@@ -1,3 +1,4 @@
+# Over 400 lines: a small ModelAdmin for each queue page, from work items to the change log.
 """The admin pages data-ops staff live in: the queue, failures, running work, history.
 
 Actions are short: they call the same service functions as the API and the commands (so every

@@ -1,3 +1,4 @@
+# Over 400 lines: a query and an output serializer for each endpoint of the data API.
 """Small query and output serializers for the FINRA data API, one pair per endpoint."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# Over 400 lines: one short view per dataset, each beside the OpenAPI description that documents it.
 """FINRA data API: one read-only list view per dataset, on the work API's conventions.
 
 Each view parses its query (unknown parameters are a 400 ``unknown_fields``), reads through the

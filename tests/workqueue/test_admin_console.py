@@ -42,6 +42,7 @@ def page_urls() -> dict[str, str]:
         "executions": reverse("admin:workqueue_execution_changelist"),
         "manifest": reverse("admin:workqueue_manifestentry_changelist"),
         "captures": reverse("admin:finra_capture_changelist"),
+        "scheduler runs": reverse("admin:finra_schedulerrun_changelist"),
         "schedules": reverse("admin:django_q_schedule_changelist"),
         "audit events": reverse("admin:workqueue_auditevent_changelist"),
         "audit event": reverse("admin:workqueue_auditevent_change", args=[event.pk]),
@@ -63,6 +64,7 @@ READ_EVERYWHERE = {
     "executions",
     "manifest",
     "captures",
+    "scheduler runs",
     "schedules",
 }
 ALLOWED = {
@@ -106,6 +108,7 @@ def test_sections_group_the_pages_a_user_may_see(client):
             "Failed work items",
             "Running work items",
             "Executions",
+            "Scheduler runs",
             "Scheduled tasks",
         ],
         "data": ["FINRA weeks", "Captures", "Manifest entries"],
