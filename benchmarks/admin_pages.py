@@ -29,6 +29,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from bench_db import add_server_argument, drop_database, recreate_database
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "marketspine_bench_admin"
 TARGET_MS = 300.0
@@ -221,19 +223,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weeks", type=int, default=520)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument(
-        "--server", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-    )
+    add_server_argument(parser)
     args = parser.parse_args()
     server = args.server.rstrip("/")
 
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
+    database_url = recreate_database(DATABASE, server)
     env = {
-        "DATABASE_URL": f"{server}/{DATABASE}",
+        "DATABASE_URL": database_url,
         "DEBUG": "0",
         "SECRET_KEY": "benchmark-only-secret-key-not-for-production",
         "ALLOWED_HOSTS": "testserver,localhost",
@@ -287,8 +283,7 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        drop_database(DATABASE, server)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 import requests
+from bench_db import DEFAULT_SERVER, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+PG_URL = DEFAULT_SERVER.rstrip("/")
 DB_NAME = "marketspine_bench_api"
 DOMAIN, PIPELINE = "workqueue.diagnostics", "noop"
 
@@ -54,12 +54,6 @@ SERVER_ENV = {
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "LOG_LEVEL": "WARNING",
 }
-
-
-def recreate_database() -> None:
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
 
 
 def setup_django() -> str:
@@ -108,9 +102,9 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+            requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)
             return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still booting
             time.sleep(0.2)
     server.kill()
     raise SystemExit("gunicorn did not start")
@@ -222,7 +216,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    recreate_database()
+    recreate_database(DB_NAME)
     token = setup_django()
     port = free_port()
     server = start_gunicorn(port, args.gunicorn_workers)

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_db import add_server_argument, recreate_database
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "marketspine_bench_ingest"
 WEEK = "2025-12-12"
@@ -46,21 +48,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--server", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-    )
+    add_server_argument(parser)
     args = parser.parse_args()
     server = args.server.rstrip("/")
 
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
+    database_url = recreate_database(DATABASE, server)
     data_dir = Path(tempfile.mkdtemp(prefix="finra-bench-"))
     env = {
         **os.environ,
-        "DATABASE_URL": f"{server}/{DATABASE}",
+        "DATABASE_URL": database_url,
         "FINRA_DATA_DIR": str(data_dir),
         "DEBUG": "1",
         "WORKQUEUE_KICK_ON_ENQUEUE": "0",
@@ -106,7 +102,7 @@ def main() -> int:
     copies: list[float] = []
     rounds: list[dict[str, float]] = []
     for number in range(1, args.rounds + 1):
-        copies.append(time_psql_copy(f"{server}/{DATABASE}", big_file))
+        copies.append(time_psql_copy(database_url, big_file))
         rounds.append(run_pipelines())
         print(
             f"round {number}: \\copy {copies[-1]:.2f}s, "

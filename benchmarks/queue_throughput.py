@@ -28,19 +28,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+from bench_db import DEFAULT_SERVER, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+PG_URL = DEFAULT_SERVER.rstrip("/")
 # Database names may be overridden so two checkouts can benchmark on one server at once.
 QUEUE_DB = os.environ.get("BENCH_QUEUE_DB", "marketspine_bench_queue")
 PROCRASTINATE_DB = os.environ.get("BENCH_PROCRASTINATE_DB", "marketspine_bench_procrastinate")
-
-
-def recreate_database(name: str) -> str:
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_URL}/{name}"
 
 
 def django_env(workers: int) -> dict[str, str]:

@@ -32,6 +32,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from bench_db import add_server_argument, drop_database, recreate_database
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "marketspine_bench_weekly"
 WEEK = date(2025, 12, 5)
@@ -44,21 +46,15 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=70_000)
     parser.add_argument("--backfill-weeks", type=int, default=52)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument(
-        "--server", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-    )
+    add_server_argument(parser)
     args = parser.parse_args()
     server = args.server.rstrip("/")
 
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
+    database_url = recreate_database(DATABASE, server)
     data_dir = Path(tempfile.mkdtemp(prefix="finra-weekly-bench-"))
     env = {
         **os.environ,
-        "DATABASE_URL": f"{server}/{DATABASE}",
+        "DATABASE_URL": database_url,
         "FINRA_DATA_DIR": str(data_dir),
         "DEBUG": "1",
         "QCLUSTER_WORKERS": str(args.workers),
@@ -90,10 +86,10 @@ def main() -> int:
         print(f"generated 3 tiers x {args.rows:,} rows in {time.monotonic() - started:.1f}s")
 
         cluster = subprocess.Popen([*manage, "qcluster"], env=env, start_new_session=True)
-        wait_for_worker(f"{server}/{DATABASE}")
+        wait_for_worker(database_url)
 
         seconds = run_scheduler(env, [WEEK])
-        db_seconds = database_span(f"{server}/{DATABASE}")
+        db_seconds = database_span(database_url)
         print()
         print(f"one week, 3 tiers x {args.rows:,} rows, {args.workers} workers:")
         print(f"  scheduler start to exit (last stage done)  {seconds:7.2f}s")
@@ -130,8 +126,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(cluster.pid, signal.SIGKILL)
         shutil.rmtree(data_dir, ignore_errors=True)
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        drop_database(DATABASE, server)
 
 
 def wait_for_worker(url: str, timeout: float = 120.0) -> None:
