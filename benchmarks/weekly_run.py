@@ -10,8 +10,8 @@ layout), starts ``manage.py qcluster`` with ``--workers`` workers, waits for a w
 then runs ``scripts/run_finra_weekly_schedule.py --weeks 2025-12-05`` and times it from its
 start to its exit: the scheduler exits once the last stage (the tier split) has finished, and
 the database's own timestamps (the run's ``started_at`` to the last execution's
-``finished_at``) are printed beside it. The guide gives the weekly run a 15-minute window; the
-target is 1/60 of it (15 s).
+``finished_at``) are printed beside it. The weekly run has a 15-minute window (Monday 10:30 to
+10:45 New York time); the target is 1/60 of it (15 s).
 
 Then the backfill: the week's three files are copied to each of the ``--backfill-weeks``
 Fridays before it (copies, not new data: FINRA-shaped content at full size, generated once),

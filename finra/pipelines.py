@@ -7,7 +7,7 @@ Each pipeline is a thin wrapper: validate the partition, call the stage's servic
 normalized. Downstream items are
 enqueued with ``reprocess=True`` when the upstream capture changed, so a restatement re-runs
 what was already COMPLETE; an active (queued or running) downstream item is left alone, so
-enqueueing every phase by hand, as the operations guide does, works too.
+enqueueing every phase by hand, as some cron scripts do, works too.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def _week(context: PipelineContext) -> date:
 def _tier(context: PipelineContext) -> str | None:
     """The partition's tier, checked against ``params.tier`` when both are given.
 
-    The operations guide's cron script sends ``"params": {"tier": ...}`` beside the partition
-    key: accepted when it names the same tier (in any spelling), refused when it disagrees,
+    A cron script may send ``"params": {"tier": ...}`` beside the partition key: accepted
+    when it names the same tier (in any spelling), refused when it disagrees,
     since one of the two is wrong and guessing which would ingest the wrong file.
     """
     key_tier = context.partition_key.get("tier")
@@ -190,8 +190,9 @@ def _run_derived(context: PipelineContext, spec: StageSpec) -> PipelineResult:
     week_ending, runs for every tier that has its upstream stage for the week (waiting when
     none has)."""
     week_ending = _week(context)
-    # The guide's phase 3 sends a tier with every calc: accepted, and a per-week stage still
-    # covers the whole week (same capture id, so either key gives the same rows).
+    # Scripts that enqueue the calcs per tier send a tier with every calc: accepted, and a
+    # per-week stage still covers the whole week (same capture id, so either key gives the
+    # same rows).
     tier = None if spec.partition is PartitionShape.WEEK else _tier(context)
     if spec.partition is PartitionShape.WEEK or tier is not None:
         outcome = services.stage_compute(
