@@ -103,6 +103,12 @@ class ParsedFile:
     every_line_kept: bool = False
 
 
+def content_sha256(data: bytes) -> str:
+    """The identity of a source file's content: a capture's ``source_sha256``, compared to tell
+    an unchanged re-publication from a revision."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def parse_weekly_file(
     data: bytes,
     *,
@@ -119,7 +125,7 @@ def parse_weekly_file(
     """
     week_ending = parse_week_ending(week_ending)
     tier = canonical_tier(tier)
-    sha256 = hashlib.sha256(data).hexdigest()
+    sha256 = content_sha256(data)
 
     body = _decoded_body(data)
     header_end = body.find(b"\n")

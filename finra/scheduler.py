@@ -24,7 +24,6 @@ run: the week is overdue, and the item keeps waiting in the queue for the file t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import socket
@@ -52,6 +51,7 @@ from finra.models import (
     SchedulerRunStatus,
     Stage,
 )
+from finra.parsing import content_sha256
 from finra.selectors import capture_latest, tiers_with_stage
 from finra.services.sources import SOURCES
 from finra.sources import SourceError
@@ -340,12 +340,11 @@ def schedule_plan(*, options: SchedulerOptions, now: datetime) -> list[Partition
 
 
 def _file_sha256(row: PartitionRow) -> str:
-    """The sha256 the ingest would store for the partition's default file (of the raw bytes,
-    as ``finra.parsing`` computes it)."""
+    """The sha256 the ingest would store for the partition's default file."""
     from finra.sources import files
 
     content = files.read_week_file(week_ending=row.week_ending, tier=row.tier)
-    return hashlib.sha256(content.data).hexdigest()
+    return content_sha256(content.data)
 
 
 def dry_run_note(row: PartitionRow, options: SchedulerOptions) -> str:
