@@ -40,6 +40,7 @@ from workqueue.backfill import (
     BackfillOutcome,
     BackfillResult,
     Reprocess,
+    option_values,
     work_items_backfill,
 )
 from workqueue.exceptions import EnqueueError
@@ -122,8 +123,7 @@ class BackfillForm(forms.Form):
         found: dict[str, Any] = {}
         for option in self.option_names:
             value = self.cleaned_data.get(option)
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
+            value = option_values(value)
             if value:
                 found[option] = list(value)
         return found

@@ -74,6 +74,18 @@ class TooManyPartitions(EnqueueError):
     code = "too_many_items"
 
 
+def range_option_names() -> list[str]:
+    """Every range option some registered pipeline declares (FINRA: ``tiers``), sorted."""
+    return sorted({name for pipeline in registry.all() for name in pipeline.range_options})
+
+
+def option_values(value: Any) -> Any:
+    """A range option's values: a list as is, a comma string ("NMS_TIER_1, OTC") split."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 def outcome_for(state: str | None, reprocess: Reprocess) -> BackfillOutcome:
     """What a backfill in mode ``reprocess`` does to a partition whose item is in ``state``."""
     if state is None:

@@ -20,9 +20,10 @@ from workqueue.backfill import (
     BackfillResult,
     Reprocess,
     TooManyPartitions,
+    option_values,
+    range_option_names,
     work_items_backfill,
 )
-from workqueue.pipelines import registry
 
 
 class BackfillInputSerializer(serializers.Serializer):
@@ -89,17 +90,6 @@ class BackfillOutputSerializer(serializers.Serializer):
     partitions = BackfillPartitionSerializer(many=True, required=False)
 
 
-def _range_option_names() -> frozenset[str]:
-    return frozenset(name for pipeline in registry.all() for name in pipeline.range_options)
-
-
-def _option_value(value: Any) -> Any:
-    """A range option as a list: a JSON list as is, a comma string split like the command's."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
 def render(result: BackfillResult, *, include_partitions: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "domain": result.domain,
@@ -162,11 +152,11 @@ class WorkBackfillView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        option_names = _range_option_names()
+        option_names = frozenset(range_option_names())
         fields = parse_input(BackfillInputSerializer, request.data, allowed_extra=option_names)
         options = dict(fields.get("options") or {})
         for name in option_names & set(request.data):
-            options[name] = _option_value(request.data[name])
+            options[name] = option_values(request.data[name])
         try:
             result = work_items_backfill(
                 domain=fields["domain"],
@@ -175,7 +165,7 @@ class WorkBackfillView(APIView):
                 partitions=fields.get("partitions"),
                 start=fields.get("from"),
                 end=fields.get("to"),
-                options={k: _option_value(v) for k, v in options.items()},
+                options={k: option_values(v) for k, v in options.items()},
                 reprocess=fields["reprocess"],
                 priority=fields.get("priority"),
                 desired_at=fields.get("desired_at"),

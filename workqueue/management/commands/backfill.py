@@ -15,11 +15,12 @@ from workqueue.backfill import (
     BackfillOutcome,
     BackfillResult,
     Reprocess,
+    option_values,
+    range_option_names,
     work_items_backfill,
 )
 from workqueue.exceptions import EnqueueError
 from workqueue.fields import canonical_json
-from workqueue.pipelines import registry
 from workqueue.services import Actor
 
 
@@ -37,11 +38,6 @@ def _aware_datetime(raw: str) -> datetime:
     if value.tzinfo is None:
         raise CommandError("--desired-at needs a time zone, e.g. 2025-12-23T10:30:00Z")
     return value
-
-
-def _range_options() -> list[str]:
-    """Every range option some registered pipeline declares: each becomes a --flag."""
-    return sorted({name for pipeline in registry.all() for name in pipeline.range_options})
 
 
 class _Progress:
@@ -80,7 +76,7 @@ class Command(BaseCommand):
             action="append",
             help="a partition key as a JSON object, instead of a range (repeatable)",
         )
-        for name in _range_options():
+        for name in range_option_names():
             parser.add_argument(
                 f"--{name.replace('_', '-')}",
                 dest=f"option_{name}",
@@ -106,8 +102,8 @@ class Command(BaseCommand):
         if options["partition"]:
             partitions = [self._json(raw, "--partition") for raw in options["partition"]]
         range_options = {
-            name: [part.strip() for part in options[f"option_{name}"].split(",") if part.strip()]
-            for name in _range_options()
+            name: option_values(options[f"option_{name}"])
+            for name in range_option_names()
             if options.get(f"option_{name}")
         }
         progress = _Progress(self.stderr._out)
