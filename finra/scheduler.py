@@ -46,6 +46,7 @@ from finra.calendar import (
 )
 from finra.models import (
     DOMAIN,
+    Capture,
     SchedulerAction,
     SchedulerRun,
     SchedulerRunStatus,
@@ -222,6 +223,7 @@ class PartitionRow:
     due: bool
     previous_capture_id: str | None = None  # the latest complete RAW capture before the run
     previous_sha256: str = ""
+    captured_sha256: str = ""  # the source sha256 of the capture this run made
     action: SchedulerAction | None = None
     error: str = ""
     capture_id: str | None = None
@@ -542,7 +544,10 @@ def _ingest_execution(row: PartitionRow, since: datetime) -> Execution | None:
 
 
 def _changed_action(row: PartitionRow) -> SchedulerAction:
-    return SchedulerAction.REVISED if row.previous_capture_id else SchedulerAction.INGESTED
+    """Revised only when the content differs: a forced re-ingest of the same file is ingested."""
+    if row.previous_capture_id and row.captured_sha256 != row.previous_sha256:
+        return SchedulerAction.REVISED
+    return SchedulerAction.INGESTED
 
 
 def schedule_poll(*, rows: list[PartitionRow], tracking: _Tracking) -> bool:
@@ -579,6 +584,12 @@ def _ingest_done(index: int, row: PartitionRow, watches: list[_Watch], tracking:
         row.settle(SchedulerAction.UNCHANGED)
         return
     row.capture_id = execution.capture_id
+    row.captured_sha256 = (
+        Capture.objects.filter(capture_id=execution.capture_id, stage=Stage.RAW)
+        .values_list("source_sha256", flat=True)
+        .first()
+        or ""
+    )
     tracking.ingested_at[index] = execution.started_at
     if tracking.chain:
         # Each stage is re-armed by its upstream before that upstream's item completes, so a

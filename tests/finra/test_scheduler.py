@@ -17,6 +17,7 @@ from django.db import OperationalError
 from finra.models import (
     Capture,
     CaptureStatus,
+    SchedulerAction,
     SchedulerRun,
     SchedulerRunStatus,
     Stage,
@@ -168,7 +169,9 @@ def test_revision_detection_unchanged_then_revised_on_a_later_day(two_weeks):
 def test_force_reingests_unchanged_content(two_weeks):
     run()
     forced = run(ALL_DUE + timedelta(days=1), force=True)
-    assert set(actions(forced).values()) == {"revised"}
+    # New captures of the same content: ingested again, not revised (nothing changed).
+    assert set(actions(forced).values()) == {"ingested"}
+    assert forced.weeks_with(SchedulerAction.REVISED) == []
     assert Capture.objects.filter(stage=Stage.RAW, status=CaptureStatus.COMPLETE).count() == 12
 
 
