@@ -125,3 +125,25 @@ def test_the_safety_net_hides_the_data_dir_in_any_error_text(data_dir):
 )
 def test_url_user_information_is_hidden_and_nothing_else(text, shown):
     assert redact_url_credentials(text) == shown
+
+
+def test_the_migration_redacts_errors_recorded_before(data_dir):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("workqueue.migrations.0009_audit_outcome")
+    item = queued_before_checks({"file_path": "drops/missing.psv"})
+    run_queue()
+    old_error = f"SourceError: download of {SECRET_URL} failed"
+    old_trace = f"Traceback ...\nOSError: cannot read {data_dir}/2025-12-12/OTC.psv"
+    WorkItem.objects.filter(pk=item.pk).update(last_error=old_error)
+    Execution.objects.filter(work_item=item).update(error=old_error, traceback=old_trace)
+
+    migration.redact_recorded_errors(apps, None)
+
+    item.refresh_from_db()
+    execution = Execution.objects.get(work_item=item)
+    assert item.last_error == "SourceError: download of https://***@evil.example/otc.psv failed"
+    assert execution.error == item.last_error
+    assert execution.traceback.endswith("cannot read FINRA_DATA_DIR/2025-12-12/OTC.psv")
