@@ -229,9 +229,14 @@ class Target:
 
 @dataclass
 class Client:
-    """One API client: its own session, token, random stream and noop partition numbers."""
+    """One API client: its own session, token, random stream and noop partition numbers.
+
+    Both depend on the phase too: a phase is a fresh draw from the mix, not a replay of the
+    previous phase's first requests, and no two phases share a noop partition.
+    """
 
     number: int
+    phase: int
     token: str
     target: Target
     rng: random.Random = field(init=False)
@@ -241,10 +246,10 @@ class Client:
     samples: list[Sample] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.number)
+        self.rng = random.Random(self.phase * 1000 + self.number)
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Token {self.token}"
-        self.next_partition = self.number * PARTITION_STRIDE
+        self.next_partition = self.number * PARTITION_STRIDE + self.phase * (PARTITION_STRIDE // 8)
 
     # Each operation returns (endpoint name, method, path, JSON body, noop partitions sent).
 
@@ -407,15 +412,17 @@ def print_phase(title: str, samples: list[Sample], wall: float) -> dict[str, Fig
 
 
 def print_ratios(baseline: dict[str, Figures], load: dict[str, Figures]) -> None:
+    """Latency per endpoint and throughput overall: an endpoint's request rate is its share of
+    a random mix, so only the total rate says what the backfill cost."""
     print("\nunder the backfill vs baseline (load / baseline):")
-    print(f"  {'endpoint':<30}{'req/s':>9}{'p50':>9}{'p99':>9}")
+    print(f"  {'endpoint':<30}{'p50':>9}{'p99':>9}{'req/s':>9}")
     for name, row in load.items():
         base = baseline.get(name)
         if base is None:
             continue
+        rate = f"{row.rps / base.rps:>8.2f}x" if name == "overall" else f"{'':>9}"
         print(
-            f"  {name:<30}{row.rps / base.rps:>8.2f}x{row.p50_ms / base.p50_ms:>8.2f}x"
-            f"{row.p99_ms / base.p99_ms:>8.2f}x"
+            f"  {name:<30}{row.p50_ms / base.p50_ms:>8.2f}x{row.p99_ms / base.p99_ms:>8.2f}x{rate}"
         )
 
 
@@ -588,6 +595,9 @@ def main() -> int:
     parser.add_argument("--gunicorn-workers", type=int, default=4)
     parser.add_argument("--qcluster-workers", type=int, default=2, help="per qcluster")
     parser.add_argument("--settle-timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--keep-logs", type=Path, help="copy gunicorn's and the qclusters' logs to this directory"
+    )
     add_server_argument(parser)
     args = parser.parse_args()
     server = args.server.rstrip("/")
@@ -601,6 +611,8 @@ def main() -> int:
     try:
         return run(args, env, database_url, data_dir, logs)
     finally:
+        if args.keep_logs:
+            shutil.copytree(logs, args.keep_logs, dirs_exist_ok=True)
         shutil.rmtree(scratch, ignore_errors=True)
         drop_database(DATABASE, server)
 
@@ -620,9 +632,8 @@ def run_phase(
     title: str, number: int, seconds: float, tokens: list[str], target: Target, per_token: int
 ) -> Phase:
     """The client mix for ``seconds``; phase ``number`` keeps its noop partitions apart."""
-    clients = [Client(n, tokens[n // per_token], target) for n in range(len(tokens) * per_token)]
-    for client in clients:
-        client.next_partition += number * (PARTITION_STRIDE // 8)
+    count = len(tokens) * per_token
+    clients = [Client(n, number, tokens[n // per_token], target) for n in range(count)]
     return Phase(title, clients, run_clients(clients, seconds))
 
 
