@@ -42,10 +42,12 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 @contextmanager
 def gunicorn(env: dict[str, str], *, probe: str = "/healthz") -> Iterator[str]:
-    """gunicorn with one worker on a free port; yields its base URL once ``probe`` answers."""
+    """gunicorn with deploy/gunicorn.conf.py and one worker on a free port; yields its base URL
+    once ``probe`` answers."""
     port = free_port()
     server = subprocess.Popen(
-        [str(GUNICORN), "marketspine.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [str(GUNICORN), "-c", "deploy/gunicorn.conf.py", "marketspine.wsgi"]
+        + ["--bind", f"127.0.0.1:{port}", "--workers", "1"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
