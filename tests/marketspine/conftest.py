@@ -45,9 +45,9 @@ def gunicorn(env: dict[str, str], *, probe: str = "/healthz") -> Iterator[str]:
     """gunicorn with deploy/gunicorn.conf.py and one worker on a free port; yields its base URL
     once ``probe`` answers."""
     port = free_port()
+    config = ["-c", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
     server = subprocess.Popen(
-        [str(GUNICORN), "-c", "deploy/gunicorn.conf.py", "marketspine.wsgi"]
-        + ["--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [str(GUNICORN), *config, "marketspine.wsgi"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
