@@ -3,7 +3,13 @@
 Besides malformed JSON it refuses, with a clear 400 or 413 rather than a database error later:
 bodies above ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (DRF reads the raw stream, so Django's own limit
 does not apply), NaN and infinite numbers (PostgreSQL's jsonb rejects them), NUL characters and
-unpaired surrogates in strings (no database text type stores them) and absurd nesting.
+unpaired surrogates in strings (no database text type stores them), absurd nesting, and an
+object with the same key twice (Python's json keeps the last silently: the sender may have
+meant the first).
+
+DRF never calls a parser for a body without bytes (it hands the view ``{}``, which then reads as
+"field required"), so :func:`require_json_body` answers that case; ``marketspine.api.views``
+calls it for every write.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import status
 from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
 
 from marketspine.api.errors import ApiError
 
@@ -32,18 +39,55 @@ def _bad_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _check(value: Any, depth: int = 0) -> None:
+class _DuplicatedKeys(dict):
+    """A JSON object that was given some key more than once (``duplicates``, in order).
+
+    Made only in that case, so the tree walk below can name where the duplicate is; ordinary
+    objects stay plain dicts.
+    """
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for key, _ in pairs:
+        if key in seen and key not in duplicates:
+            duplicates.append(key)
+        seen.add(key)
+    marked = _DuplicatedKeys(value)
+    marked.duplicates = tuple(duplicates)
+    return marked
+
+
+def _where(path: str) -> str:
+    return f"in {path}" if path else "at the top level"
+
+
+def _check(value: Any, depth: int = 0, path: str = "") -> None:
     if depth > MAX_DEPTH:
         raise ApiError("invalid_request", f"JSON nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         _check_text(value)
     elif isinstance(value, dict):
+        if isinstance(value, _DuplicatedKeys):
+            key = value.duplicates[0]
+            name = f"{path}.{key}" if path else key
+            raise ApiError(
+                "malformed_json",
+                f'duplicate key "{key}" {_where(path)}: each key may appear once in an object',
+                fields={name: "duplicate key"},
+            )
         for key, item in value.items():
             _check_text(key)
-            _check(item, depth + 1)
+            _check(item, depth + 1, f"{path}.{key}" if path else key)
     elif isinstance(value, list):
-        for item in value:
-            _check(item, depth + 1)
+        for index, item in enumerate(value):
+            _check(item, depth + 1, f"{path}[{index}]")
 
 
 def _check_text(text: str) -> None:
@@ -58,15 +102,41 @@ def _check_text(text: str) -> None:
 
 
 def parse_json_text(text: str | bytes, *, name: str = "body") -> Any:
-    """Parse and check JSON text; raises ApiError ``malformed_json`` naming ``name``."""
+    """Parse and check JSON text; raises ApiError ``malformed_json`` naming ``name``.
+
+    A duplicate key is named by its path below ``name`` (``partition_key.tier``); in the
+    request body (``name="body"``) paths start at its fields.
+    """
     try:
-        value = json.loads(text, parse_float=_bad_number, parse_constant=_bad_constant)
+        value = json.loads(
+            text, parse_float=_bad_number, parse_constant=_bad_constant, object_pairs_hook=_object
+        )
     except (ValueError, RecursionError) as exc:
         raise ApiError(
             "malformed_json", f"{name} is not valid JSON: {exc}", fields={name: "not valid JSON"}
         ) from None
-    _check(value)
+    _check(value, path="" if name == "body" else name)
     return value
+
+
+EMPTY_BODY_MESSAGE = "request body is empty; send a JSON object"
+
+
+def require_json_body(request: Request) -> None:
+    """Refuse a write whose body DRF would read as ``{}`` without calling the parser.
+
+    DRF skips parsing when there are no bytes (no body, ``Content-Length: 0``, or no length at
+    all) and when there is no Content-Type; either way the view would see an empty object and
+    answer "field required" for each field, which hides the real mistake.
+    """
+    if request.stream is None:
+        raise ApiError("malformed_json", EMPTY_BODY_MESSAGE, fields={"body": "empty"})
+    if not request.content_type:
+        raise ApiError(
+            "unsupported_media_type",
+            "request body has no Content-Type; send Content-Type: application/json",
+            status_code=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        )
 
 
 class StrictJSONParser(JSONParser):
@@ -81,7 +151,7 @@ class StrictJSONParser(JSONParser):
                 status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         if not raw.strip():
-            raise ApiError("malformed_json", "request body is empty; send a JSON object")
+            raise ApiError("malformed_json", EMPTY_BODY_MESSAGE, fields={"body": "empty"})
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

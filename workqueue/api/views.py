@@ -23,11 +23,11 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from marketspine.api.errors import ApiError, ErrorSerializer, flatten_errors
 from marketspine.api.parsers import parse_json_text
 from marketspine.api.query import parse_input, parse_query
+from marketspine.api.views import JSONAPIView
 from workqueue import selectors
 from workqueue.api import serializers as s
 from workqueue.api.permissions import CanOperateWorkItems, CanViewManifest, CanViewWorkItems
@@ -143,7 +143,7 @@ ENQUEUE_EXAMPLE = {
 }
 
 
-class WorkEnqueueView(APIView):
+class WorkEnqueueView(JSONAPIView):
     permission_classes = [CanOperateWorkItems]
 
     @extend_schema(
@@ -247,7 +247,7 @@ class WorkEnqueueView(APIView):
         )
 
 
-class WorkPendingView(APIView):
+class WorkPendingView(JSONAPIView):
     permission_classes = [CanViewWorkItems]
 
     @extend_schema(
@@ -286,7 +286,7 @@ class WorkPendingView(APIView):
         return Response(body)
 
 
-class WorkItemDetailView(APIView):
+class WorkItemDetailView(JSONAPIView):
     permission_classes = [CanViewWorkItems]
 
     @extend_schema(
@@ -301,7 +301,7 @@ class WorkItemDetailView(APIView):
         return Response(s.WorkItemDetailOutputSerializer(item).data)
 
 
-class WorkRetryView(APIView):
+class WorkRetryView(JSONAPIView):
     permission_classes = [CanOperateWorkItems]
 
     @extend_schema(
@@ -328,7 +328,7 @@ class WorkRetryView(APIView):
         return Response({"retried": ids, "count": len(ids)})
 
 
-class WorkCancelView(APIView):
+class WorkCancelView(JSONAPIView):
     permission_classes = [CanOperateWorkItems]
 
     @extend_schema(
@@ -347,7 +347,7 @@ class WorkCancelView(APIView):
 # --- manifest --------------------------------------------------------------------------------
 
 
-class ManifestView(APIView):
+class ManifestView(JSONAPIView):
     permission_classes = [CanViewManifest]
 
     @extend_schema(
@@ -405,7 +405,7 @@ class ManifestView(APIView):
 # --- health ----------------------------------------------------------------------------------
 
 
-class HealthView(APIView):
+class HealthView(JSONAPIView):
     """Any authenticated user may ask (no permission needed beyond a valid token)."""
 
     @extend_schema(
