@@ -176,3 +176,73 @@ def test_the_commands_refuse_bad_params_with_exit_1(command, args):
     assert caught.value.returncode == 1
     assert f"file_pth: unknown param (accepted: {ACCEPTED})" in str(caught.value)
     assert nothing_written()
+
+
+# --- params in list answers ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_ingests(api) -> list[dict]:
+    bodies = [
+        {**INGEST, "partition_key": {**KEY, "tier": tier}, "params": {"tier": tier}}
+        for tier in ("NMS_TIER_1", "NMS_TIER_2", "OTC")
+    ]
+    response = api.post(URL, bodies, format="json")
+    assert response.status_code == 201
+    return response.json()
+
+
+def test_a_bulk_answer_leaves_params_out_unless_asked(api, three_ingests):
+    assert [set(result) & {"params", "id", "status"} for result in three_ingests] == [
+        {"id", "status"}
+    ] * 3
+    again = [{**INGEST, "partition_key": {**KEY, "tier": "OTC"}, "params": {"tier": "OTC"}}] * 2
+
+    answer = api.post(f"{URL}?include=params", again, format="json").json()
+
+    assert [(r["status"], r["params"]) for r in answer] == [("existing", {"tier": "OTC"})] * 2
+
+
+def test_pending_lists_leave_params_out_unless_asked(api, three_ingests):
+    plain = api.get("/api/v1/work/pending?state=PENDING").json()
+    asked = api.get("/api/v1/work/pending?state=PENDING&include=params").json()
+
+    assert len(plain["pending"]) == 3
+    assert not any("params" in item for item in plain["pending"])
+    assert plain["pending"][0]["partition_key"] == asked["pending"][0]["partition_key"]
+    assert sorted(item["params"]["tier"] for item in asked["pending"]) == [
+        "NMS_TIER_1",
+        "NMS_TIER_2",
+        "OTC",
+    ]
+
+
+def test_single_item_answers_keep_their_params(api, three_ingests):
+    item_id = three_ingests[0]["id"]
+
+    detail = api.get(f"/api/v1/work/items/{item_id}").json()
+    single = api.post(URL, {**INGEST, "partition_key": {**KEY, "tier": "T1"}}, format="json")
+    cancelled = api.post("/api/v1/work/cancel", {"work_item_id": item_id}, format="json").json()
+
+    assert detail["params"] == {"tier": "NMS_TIER_1"}
+    assert single.json()["params"] == {"tier": "NMS_TIER_1"}
+    assert cancelled["params"] == {"tier": "NMS_TIER_1"}
+
+
+def test_an_unknown_include_is_refused(api):
+    error = error_of(api.get("/api/v1/work/pending?include=params,executions"), 400)
+
+    assert error["code"] == "invalid_request"
+    assert error["message"] == "unknown include executions; known: params"
+    assert error["fields"] == {"include": "unknown name"}
+
+
+def test_a_long_list_without_params_does_not_read_them(api, django_assert_max_num_queries):
+    for n in range(1, 4):
+        body = {**INGEST, "partition_key": {**KEY, "week_ending": f"2025-10-{n * 7 - 4:02d}"}}
+        params = {"file_url": "https://finra.org/" + "x" * 8000}
+        assert api.post(URL, {**body, "params": params}, format="json").status_code == 201
+    with django_assert_max_num_queries(6):
+        answer = api.get("/api/v1/work/pending?state=PENDING")
+    assert answer.status_code == 200
+    assert len(answer.content) < 3 * 1000
