@@ -42,11 +42,15 @@ def _bad_constant(name: str) -> Any:
 class _DuplicatedKeys(dict):
     """A JSON object that was given some key more than once (``duplicates``, in order).
 
-    Made only in that case, so the tree walk below can name where the duplicate is; ordinary
-    objects stay plain dicts.
+    Made only in that case, so :func:`_find_duplicate` can name where it is; ordinary objects
+    stay plain dicts and the common path pays for one length comparison per object.
     """
 
     duplicates: tuple[str, ...] = ()
+
+
+class _Duplicated(Exception):
+    """Raised by the check walk on meeting a _DuplicatedKeys, to look for its path."""
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -64,30 +68,49 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return marked
 
 
-def _where(path: str) -> str:
-    return f"in {path}" if path else "at the top level"
+def _find_duplicate(value: Any, path: str) -> tuple[str, str] | None:
+    """(path of the object, key) of the first object given a key twice, depth first."""
+    if isinstance(value, _DuplicatedKeys):
+        return path, value.duplicates[0]
+    if isinstance(value, dict):
+        items = ((f"{path}.{key}" if path else key, item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        found = _find_duplicate(item, where)
+        if found is not None:
+            return found
+    return None
 
 
-def _check(value: Any, depth: int = 0, path: str = "") -> None:
+def _refuse_duplicate(value: Any, root: str) -> None:
+    found = _find_duplicate(value, root)
+    assert found is not None, "the check walk met a duplicate the path walk did not"
+    path, key = found
+    where = f"in {path}" if path else "at the top level"
+    raise ApiError(
+        "malformed_json",
+        f'duplicate key "{key}" {where}: each key may appear once in an object',
+        fields={f"{path}.{key}" if path else key: "duplicate key"},
+    )
+
+
+def _check(value: Any, depth: int = 0) -> None:
     if depth > MAX_DEPTH:
         raise ApiError("invalid_request", f"JSON nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         _check_text(value)
     elif isinstance(value, dict):
-        if isinstance(value, _DuplicatedKeys):
-            key = value.duplicates[0]
-            name = f"{path}.{key}" if path else key
-            raise ApiError(
-                "malformed_json",
-                f'duplicate key "{key}" {_where(path)}: each key may appear once in an object',
-                fields={name: "duplicate key"},
-            )
+        if type(value) is _DuplicatedKeys:
+            raise _Duplicated
         for key, item in value.items():
             _check_text(key)
-            _check(item, depth + 1, f"{path}.{key}" if path else key)
+            _check(item, depth + 1)
     elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check(item, depth + 1, f"{path}[{index}]")
+        for item in value:
+            _check(item, depth + 1)
 
 
 def _check_text(text: str) -> None:
@@ -115,7 +138,11 @@ def parse_json_text(text: str | bytes, *, name: str = "body") -> Any:
         raise ApiError(
             "malformed_json", f"{name} is not valid JSON: {exc}", fields={name: "not valid JSON"}
         ) from None
-    _check(value, path="" if name == "body" else name)
+    try:
+        _check(value)
+    except _Duplicated:
+        # Rare: only then is the tree walked again, building paths, to name the place.
+        _refuse_duplicate(value, "" if name == "body" else name)
     return value
 
 
