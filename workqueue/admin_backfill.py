@@ -36,7 +36,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from marketspine.api.errors import ApiError
 from marketspine.api.parsers import parse_json_text
-from workqueue.admin_views import admin_actor, can_operate
+from workqueue.admin_views import admin_actor, can_operate, record_refusal
 from workqueue.backfill import (
     OUTCOME_LABELS,
     BackfillOutcome,
@@ -194,6 +194,15 @@ def parse_selection(domain: str, values: Sequence[str]) -> list[BackfillRequest]
     return list(requests.values())
 
 
+def _refused_target(request: HttpRequest) -> dict[str, Any]:
+    """What a refused backfill asked for, from its form fields (text, kept short)."""
+    return {
+        name: request.POST[name][:200]
+        for name in ("pipeline", "start", "end", "reprocess", "domain")
+        if request.POST.get(name)
+    } | {"selected": len(request.POST.getlist("selected"))}
+
+
 @dataclass
 class BackfillPage:
     option_choices: Mapping[tuple[str, str], Sequence[str]] = field(default_factory=dict)
@@ -201,6 +210,8 @@ class BackfillPage:
 
     def view(self, request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         if not can_operate(request):
+            if request.method == "POST":
+                record_refusal(request, action="backfill", target=_refused_target(request))
             raise PermissionDenied
         if request.method == "POST" and request.POST.getlist("selected"):
             return self._selection(request, site)
