@@ -26,6 +26,7 @@ from workqueue.pipelines import (
     DependencyNotReady,
     InvalidPartitionKey,
     NonRetryableError,
+    Param,
     PipelineContext,
     PipelineResult,
     register_pipeline,
@@ -93,6 +94,41 @@ def _tier(context: PipelineContext) -> str | None:
             )
         tier = param_tier
     return tier
+
+
+# --- params -----------------------------------------------------------------------------------
+
+#: What every FINRA pipeline reads: ``tier`` (scripts send it beside the partition key) and
+#: ``chain`` (false: enqueue nothing downstream, as the scheduler's ``--only-stage`` does).
+STAGE_PARAMS = {
+    "tier": Param(
+        str,
+        check=services.check_tier,
+        description="Any tier spelling; must agree with the partition's tier.",
+    ),
+    "chain": Param(bool, description="false: do not enqueue the stages computed from this one."),
+}
+#: ``ingest_week`` also reads where its content comes from, and whether to redo unchanged
+#: content.
+INGEST_PARAMS = {
+    "source": Param(
+        str,
+        choices=services.SOURCES,
+        description="file (default: FINRA_DATA_DIR/<week_ending>/<TIER>.psv) or api.",
+    ),
+    "file_path": Param(
+        str,
+        check=services.check_file_path,
+        description="A file inside FINRA_DATA_DIR, relative to it or absolute.",
+    ),
+    "file_url": Param(
+        str,
+        check=services.check_file_url,
+        description="An http(s) URL on a host of FINRA_ALLOWED_HOSTS.",
+    ),
+    "force": Param(bool, description="true: ingest content identical to the latest capture."),
+    **STAGE_PARAMS,
+}
 
 
 # --- chaining ---------------------------------------------------------------------------------
@@ -300,6 +336,8 @@ def _register(spec: StageSpec) -> None:
         range_options=() if spec.partition is PartitionShape.WEEK else ("tiers",),
         # An ingest of content identical to the latest capture is skipped unless forced.
         force_params={"force": True} if spec.upstream is None else None,
+        params=INGEST_PARAMS if spec.upstream is None else STAGE_PARAMS,
+        check_params_together=services.check_source_params if spec.upstream is None else None,
     )(handler)
 
 

@@ -146,6 +146,9 @@ WORKQUEUE_MAX_BATCH = env_int("WORKQUEUE_MAX_BATCH", 200, minimum=1)
 WORKQUEUE_BATCH_TARGET_SECONDS = env_float("WORKQUEUE_BATCH_TARGET_SECONDS", 1.0, minimum=0.01)
 WORKQUEUE_KICK_ON_ENQUEUE = env_bool("WORKQUEUE_KICK_ON_ENQUEUE", not TESTING)
 WORKQUEUE_PIPELINE_MODULES = env_list("WORKQUEUE_PIPELINE_MODULES", [])
+# A work item's params, as canonical JSON, may not exceed this: params steer a run (a source, a
+# flag); bulky input travels by reference (file_path, file_url).
+WORKQUEUE_MAX_PARAMS_BYTES = env_int("WORKQUEUE_MAX_PARAMS_BYTES", 16 * 1024, minimum=256)
 WORKQUEUE_TASK_TIMEOUT_SECONDS = env_int("WORKQUEUE_TASK_TIMEOUT_SECONDS", 4 * 3600, minimum=60)
 
 # --- FINRA OTC Transparency ---------------------------------------------------------------
@@ -221,6 +224,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One enqueue result in two components (one item, a bulk list's element): one enum name.
+    "ENUM_NAME_OVERRIDES": {
+        "EnqueueStatusEnum": ["created", "existing", "rearmed", "finished"],
+    },
 }
 # Request bodies above this size are refused with 413 (a bulk enqueue of 1000 items is ~300 KB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)

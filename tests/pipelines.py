@@ -9,6 +9,7 @@ from typing import Any
 
 from workqueue.pipelines import (
     NonRetryableError,
+    Param,
     PipelineContext,
     PipelineResult,
     register_pipeline,
@@ -19,8 +20,17 @@ DOMAIN = "tests.queue"
 registry.register_stages(DOMAIN, ["FIRST", "SECOND"])
 
 
+def _positive(value: int, partition_key: Mapping[str, Any]) -> None:
+    if value < 1:
+        raise ValueError(f"must be at least 1, not {value}")
+
+
 @register_pipeline(
-    domain=DOMAIN, name="produce_first", partition_keys=["week"], produces_stage="FIRST"
+    domain=DOMAIN,
+    name="produce_first",
+    partition_keys=["week"],
+    produces_stage="FIRST",
+    params={"rows": Param(int, check=_positive)},
 )
 def produce_first(context: PipelineContext) -> PipelineResult:
     rows = int(context.params.get("rows", 10))
@@ -34,13 +44,19 @@ def produce_first(context: PipelineContext) -> PipelineResult:
     partition_keys=["week"],
     produces_stage="SECOND",
     depends_on_stage="FIRST",
+    params={},
 )
 def needs_first(context: PipelineContext) -> PipelineResult:
     context.record_stage(row_count=1)
     return PipelineResult(rows_written=1)
 
 
-@register_pipeline(domain=DOMAIN, name="flaky", partition_keys=["week"])
+@register_pipeline(
+    domain=DOMAIN,
+    name="flaky",
+    partition_keys=["week"],
+    params={"succeed_on": Param(int, check=_positive)},
+)
 def flaky(context: PipelineContext) -> PipelineResult:
     """Fails until the attempt named by params.succeed_on (never, by default)."""
     succeed_on = context.params.get("succeed_on")
@@ -49,12 +65,12 @@ def flaky(context: PipelineContext) -> PipelineResult:
     return PipelineResult(rows_written=5)
 
 
-@register_pipeline(domain=DOMAIN, name="broken", partition_keys=["week"])
+@register_pipeline(domain=DOMAIN, name="broken", partition_keys=["week"], params={})
 def broken(context: PipelineContext) -> PipelineResult:
     raise NonRetryableError("file is not UTF-8")
 
 
-@register_pipeline(domain=DOMAIN, name="skipper", partition_keys=["week"])
+@register_pipeline(domain=DOMAIN, name="skipper", partition_keys=["week"], params={})
 def skipper(context: PipelineContext) -> PipelineResult:
     return PipelineResult(skipped=True, message="same content as the latest capture")
 
@@ -77,6 +93,7 @@ def _weekly_lanes(start: date, end: date, options: Mapping[str, Any]) -> list[di
     expand_range=_weekly_lanes,
     range_options=["lanes"],
     force_params={"force": True},
+    params={"force": Param(bool)},
 )
 def ranged(context: PipelineContext) -> PipelineResult:
     return PipelineResult(rows_written=1)

@@ -4,7 +4,7 @@ confirmed, through ``work_items_backfill`` like ``manage.py backfill`` and the A
 Two ways in, one flow (form, preview, confirm):
 
 - the form: a pipeline from the registry, from and to dates, the pipeline's range options,
-  reprocess mode, priority, desired_at;
+  reprocess mode, priority, desired_at, and params (a JSON object the pipeline declares);
 - a selection POSTed by another page (a domain's partition grid): ``domain``, ``reprocess`` and
   ``selected`` values, each one or more lines ``<pipeline>:<partition key as JSON>``.
 
@@ -34,6 +34,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from marketspine.api.errors import ApiError
+from marketspine.api.parsers import parse_json_text
 from workqueue.admin_views import admin_actor, can_operate, record_refusal
 from workqueue.backfill import (
     OUTCOME_LABELS,
@@ -82,6 +84,12 @@ class BackfillForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         help_text="Not before this moment; empty: now.",
     )
+    params = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text='A JSON object passed to every item, e.g. {"source": "api"}; only the params '
+        "the pipeline declares are accepted. Empty: none.",
+    )
 
     def __init__(
         self, *args: Any, option_choices: Mapping[tuple[str, str], Sequence[str]], **kwargs: Any
@@ -118,6 +126,18 @@ class BackfillForm(forms.Form):
         # The range options right after the range.
         order = ["pipeline", "start", "end", *self.option_names]
         self.order_fields(order)
+
+    def clean_params(self) -> dict[str, Any] | None:
+        text = self.cleaned_data.get("params", "")
+        if not text.strip():
+            return None
+        try:
+            value = parse_json_text(text, name="params")
+        except ApiError as exc:
+            raise forms.ValidationError(exc.message) from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("params must be a JSON object")
+        return value
 
     def options(self) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -213,7 +233,8 @@ class BackfillPage:
             results = self._run(request, calls, form.cleaned_data, confirm=confirm)
         except EnqueueError as exc:
             for name_, text in exc.fields.items():
-                target = _FORM_FIELDS.get(name_, name_)
+                # "params.file_pth" belongs to the params box.
+                target = _FORM_FIELDS.get(name_, name_.split(".")[0])
                 form.add_error(target if target in form.fields else None, f"{text}")
             form.add_error(None, exc.message)
             return self._render(request, site, form=form)
@@ -274,6 +295,7 @@ class BackfillPage:
                     reprocess=data.get("reprocess") or Reprocess.NONE.value,
                     priority=data.get("priority"),
                     desired_at=data.get("desired_at"),
+                    params=data.get("params"),
                     dry_run=not confirm,
                     max_items=MAX_PARTITIONS - total,
                 )
@@ -338,9 +360,11 @@ class BackfillPage:
             }
             for result in results or []
         ]
+        params = form.cleaned_data.get("params") if form is not None and form.is_valid() else None
         context = {
             **site.each_context(request),
             "title": "Backfill preview" if results else "Backfill",
+            "params_text": canonical_json(params) if params else "",
             "subtitle": None,
             "form": form,
             "previews": previews,

@@ -39,6 +39,7 @@ from workqueue.services import (
     EnqueueRequest,
     EnqueueStatus,
     audit_event,
+    params_check,
     work_items_enqueue,
 )
 from workqueue.states import ACTIVE_STATES, WorkState
@@ -252,8 +253,6 @@ def work_items_backfill(
             "desired_at must include a time zone (e.g. 2025-12-23T10:30:00Z)",
             fields={"desired_at": "needs a time zone"},
         )
-    if params is not None and not isinstance(params, Mapping):
-        raise EnqueueError("params must be a JSON object", fields={"params": "not an object"})
     spec = registry.get(domain, pipeline)
     keys = backfill_partitions(spec, partitions=partitions, start=start, end=end, options=options)
     if not keys:
@@ -267,6 +266,8 @@ def work_items_backfill(
             "split the range",
             fields={"partitions": f"at most {max_items}"},
         )
+    if params is not None:
+        _check_params(spec, params, keys)
     result = BackfillResult(domain=domain, pipeline=pipeline, reprocess=mode, dry_run=dry_run)
     with transaction.atomic():
         for start_index in range(0, len(keys), CHUNK):
@@ -310,6 +311,23 @@ def work_items_backfill(
             event.save()
             result.audit_event_id = event.pk
     return result
+
+
+def _check_params(spec: Pipeline, params: Any, keys: list[dict[str, Any]]) -> None:
+    """The params every item will get, checked for each partition before anything is written.
+
+    A check may depend on the partition (FINRA's ``tier`` must agree with it): a refusal that
+    only some partitions meet names the first of them.
+    """
+    for index, key in enumerate(keys):
+        try:
+            params_check(spec, params, key)
+        except EnqueueError as exc:
+            if index == 0:
+                raise
+            raise type(exc)(
+                f"{exc.message} (for partition {canonical_json(key)})", fields=exc.fields
+            ) from None
 
 
 def _backfill_chunk(

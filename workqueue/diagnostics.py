@@ -12,6 +12,7 @@ from typing import Any
 
 from workqueue.pipelines import (
     InvalidPartitionKey,
+    Param,
     PipelineContext,
     PipelineResult,
     register_pipeline,
@@ -26,14 +27,25 @@ def _validate_n(key: dict[str, Any]) -> dict[str, Any]:
     return key
 
 
-@register_pipeline(domain=DOMAIN, name="noop", partition_keys=["n"], validate_partition=_validate_n)
+def _not_negative(value: float, partition_key: dict[str, Any]) -> None:
+    if value < 0:
+        raise ValueError(f"must be 0 or more, not {value}")
+
+
+@register_pipeline(
+    domain=DOMAIN, name="noop", partition_keys=["n"], validate_partition=_validate_n, params={}
+)
 def noop(context: PipelineContext) -> PipelineResult:
     """Does nothing: measures the queue's own overhead."""
     return PipelineResult(rows_written=0)
 
 
 @register_pipeline(
-    domain=DOMAIN, name="sleep", partition_keys=["n"], validate_partition=_validate_n
+    domain=DOMAIN,
+    name="sleep",
+    partition_keys=["n"],
+    validate_partition=_validate_n,
+    params={"seconds": Param(float, check=_not_negative)},
 )
 def sleep(context: PipelineContext) -> PipelineResult:
     """Sleeps for params.seconds (default 1): holds an item while leases are watched."""
@@ -41,7 +53,13 @@ def sleep(context: PipelineContext) -> PipelineResult:
     return PipelineResult(rows_written=0)
 
 
-@register_pipeline(domain=DOMAIN, name="fail", partition_keys=["n"], validate_partition=_validate_n)
+@register_pipeline(
+    domain=DOMAIN,
+    name="fail",
+    partition_keys=["n"],
+    validate_partition=_validate_n,
+    params={"message": Param(str)},
+)
 def fail(context: PipelineContext) -> PipelineResult:
     """Raises an error with params.message: exercises retries, backoff and FAILED."""
     raise RuntimeError(context.params.get("message", "diagnostic failure"))

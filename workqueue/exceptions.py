@@ -12,8 +12,10 @@ __all__ = [
     "DependencyNotReady",
     "EnqueueError",
     "IllegalTransition",
+    "InvalidParams",
     "InvalidPartitionKey",
     "NonRetryableError",
+    "ParamsTooLarge",
     "UnknownPipeline",
     "WorkItemNotFound",
 ]
@@ -37,6 +39,19 @@ class UnknownPipeline(EnqueueError):
 
 class InvalidPartitionKey(EnqueueError):
     code = "invalid_partition_key"
+
+
+class InvalidParams(EnqueueError):
+    """A param the pipeline does not declare, or a value its declaration refuses."""
+
+    code = "invalid_params"
+
+
+class ParamsTooLarge(EnqueueError):
+    """Params above WORKQUEUE_MAX_PARAMS_BYTES: large inputs travel by reference (a path)."""
+
+    code = "params_too_large"
+    http_status = 413
 
 
 class WorkItemNotFound(LookupError):

@@ -2,10 +2,15 @@
 
 The queue knows nothing of any domain: a domain app registers, from its ``AppConfig.ready``,
 each pipeline by ``(domain, name)`` with the partition keys it needs, a validator that turns a
-raw partition key into its canonical form, the stage it produces and the stage it depends on.
-Its handler receives a :class:`PipelineContext`, returns a :class:`PipelineResult`, and raises
+raw partition key into its canonical form, the params it reads (:class:`Param`: a JSON type and
+a check), the stage it produces and the stage it depends on. Its handler receives a
+:class:`PipelineContext`, returns a :class:`PipelineResult`, and raises
 :class:`DependencyNotReady`, :class:`NonRetryableError` or :class:`InvalidPartitionKey` to steer
 the item's outcome.
+
+Params are checked twice: when an item is enqueued (so a typo or a bad value is refused at the
+door, naming the field) and again when it runs (a file removed or a setting changed since then
+fails the item with :class:`NonRetryableError` instead of doing something else).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from workqueue import manifest
 from workqueue.exceptions import (
     DependencyNotReady,
+    InvalidParams,
     InvalidPartitionKey,
     NonRetryableError,
     UnknownPipeline,
@@ -28,8 +34,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DependencyNotReady",
+    "InvalidParams",
     "InvalidPartitionKey",
     "NonRetryableError",
+    "Param",
     "Pipeline",
     "PipelineContext",
     "PipelineRegistry",
@@ -45,6 +53,72 @@ PartitionValidator = Callable[[dict[str, Any]], dict[str, Any]]
 #: Turns a range request (``start``, ``end`` dates plus domain options such as tiers) into the
 #: partition keys it covers.
 RangeExpander = Callable[[date, date, Mapping[str, Any]], list[dict[str, Any]]]
+#: Checks one param's value (already of its declared type) for the canonical partition key;
+#: raises ValueError with a message saying what is wrong and what is accepted.
+ParamCheck = Callable[[Any, Mapping[str, Any]], None]
+#: Checks the params together (after each one passed its own check), e.g. two that exclude
+#: each other; raises InvalidParams naming the fields.
+ParamsCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], None]
+
+#: The JSON types a param may declare, with how a refusal reads. ``int`` excludes booleans and
+#: ``float`` takes any number, as JSON does not tell 1 from 1.0.
+_TYPE_NAMES: dict[type, str] = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a JSON object",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One param a pipeline reads: its JSON type, the values it takes, and a check.
+
+    ``check`` runs at enqueue and again when the item runs, so it may look at the world (a
+    file, a setting) as well as the value.
+    """
+
+    type: type
+    choices: tuple[Any, ...] = ()
+    check: ParamCheck | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in _TYPE_NAMES:
+            names = ", ".join(kind.__name__ for kind in _TYPE_NAMES)
+            raise ValueError(f"a param's type is one of {names}, not {self.type!r}")
+
+    def problem(self, value: Any, partition_key: Mapping[str, Any]) -> str | None:
+        """What is wrong with ``value``, or None when it is accepted."""
+        if not _is_of_type(value, self.type):
+            return f"must be {_TYPE_NAMES[self.type]}, not {_json_type_name(value)}"
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(map(str, self.choices))}, not {value!r}"
+        if self.check is not None:
+            try:
+                self.check(value, partition_key)
+            except ValueError as exc:
+                return str(exc)
+        return None
+
+
+def _is_of_type(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)
+
+
+def _json_type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number")):
+        if isinstance(value, kind):
+            return name
+    return {str: "a string", list: "a list", dict: "an object"}.get(type(value), "a value")
 
 
 @dataclass(frozen=True)
@@ -66,10 +140,53 @@ class Pipeline:
     #: Params that make a re-run redo work it would otherwise skip as unchanged (e.g.
     #: ``{"force": True}``); a backfill that re-arms COMPLETE items adds them.
     force_params: Mapping[str, Any] = field(default_factory=dict)
+    #: The params the handler reads, by name. None: not declared, any JSON object is taken
+    #: (only the queue's size cap applies); ``{}``: the pipeline takes no params.
+    params: Mapping[str, Param] | None = None
+    #: Checks the declared params together, once each passed its own check.
+    check_params_together: ParamsCheck | None = None
 
     @property
     def label(self) -> str:
         return f"{self.domain}/{self.name}"
+
+    def check_params(self, params: Mapping[str, Any], partition_key: Mapping[str, Any]) -> None:
+        """Refuse unknown params and bad values with InvalidParams naming each (``params.x``).
+
+        ``partition_key`` is the canonical key (a check may compare a param with it).
+        """
+        if self.params is None:
+            return
+        problems: dict[str, str] = {}
+        for name, value in params.items():
+            spec = self.params.get(name)
+            if spec is None:
+                accepted = ", ".join(sorted(self.params)) or "none"
+                problems[name] = f"unknown param (accepted: {accepted})"
+                continue
+            problem = spec.problem(value, partition_key)
+            if problem is not None:
+                problems[name] = problem
+        if problems:
+            raise InvalidParams(
+                f"params for {self.label}: "
+                + "; ".join(f"{name}: {text}" for name, text in problems.items()),
+                fields={f"params.{name}": text for name, text in problems.items()},
+            )
+        if self.check_params_together is not None:
+            self.check_params_together(params, partition_key)
+
+    def run(self, context: PipelineContext) -> PipelineResult | None:
+        """Check the item's params again, then run the handler.
+
+        A param accepted at enqueue may no longer be (its file removed, a host taken off the
+        allowed list): another attempt cannot fix that, so the item fails now, saying why.
+        """
+        try:
+            self.check_params(context.params, context.partition_key)
+        except InvalidParams as exc:
+            raise NonRetryableError(f"params are no longer valid: {exc.message}") from None
+        return self.handler(context)
 
     def canonical_partition(self, partition_key: Any) -> dict[str, Any]:
         """Check the keys, then let the domain validate and canonicalise the values."""
@@ -113,6 +230,13 @@ class PipelineRegistry:
         key = (pipeline.domain, pipeline.name)
         if key in self._pipelines and self._pipelines[key] != pipeline:
             raise ValueError(f"pipeline {pipeline.label} is already registered")
+        if pipeline.params is not None:
+            undeclared = sorted(set(pipeline.force_params) - set(pipeline.params))
+            if undeclared:
+                raise ValueError(
+                    f"pipeline {pipeline.label} forces params it does not declare: "
+                    f"{', '.join(undeclared)}"
+                )
         known_stages = manifest.stages(pipeline.domain)
         for stage in (pipeline.produces_stage, pipeline.depends_on_stage):
             if stage is not None and stage not in known_stages:
@@ -174,6 +298,8 @@ def register_pipeline(
     expand_range: RangeExpander | None = None,
     range_options: Sequence[str] = (),
     force_params: Mapping[str, Any] | None = None,
+    params: Mapping[str, Param] | None = None,
+    check_params_together: ParamsCheck | None = None,
 ) -> Callable[[Handler], Handler]:
     """Decorator: register the decorated function as the handler of a pipeline."""
 
@@ -192,6 +318,8 @@ def register_pipeline(
                 expand_range=expand_range,
                 range_options=tuple(range_options),
                 force_params=dict(force_params or {}),
+                params=None if params is None else dict(params),
+                check_params_together=check_params_together,
             )
         )
         return handler

@@ -128,7 +128,7 @@ def _run_one(item: WorkItem, worker_id: str) -> Success | None:
                 f"waiting for stage {pipeline.depends_on_stage} of {item.domain} "
                 f"{canonical_json(item.partition_key)}"
             )
-        result = pipeline.handler(context) or PipelineResult()
+        result = pipeline.run(context) or PipelineResult()
     except DependencyNotReady as exc:
         record_dependency_wait(
             item, reason=str(exc), duration=time.monotonic() - started, now=timezone.now()

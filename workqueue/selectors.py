@@ -40,9 +40,16 @@ def work_items_by_state(
     limit: int,
     domain: str | None = None,
     pipeline: str | None = None,
+    with_params: bool = True,
 ) -> dict[str, list[WorkItem]]:
-    """Up to ``limit`` items per state, in claim order (priority desc, desired_at, id)."""
+    """Up to ``limit`` items per state, in claim order (priority desc, desired_at, id).
+
+    ``with_params=False`` leaves the params column unread (a list that does not show them
+    need not load up to WORKQUEUE_MAX_PARAMS_BYTES per item); reading it then costs a query.
+    """
     rows = work_items_filtered(domain=domain, pipeline=pipeline)
+    if not with_params:
+        rows = rows.defer("params")
     return {
         state: list(rows.filter(state=state).order_by("-priority", "desired_at", "id")[:limit])
         for state in states

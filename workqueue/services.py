@@ -20,10 +20,10 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from workqueue.dispatch import request_drain
-from workqueue.exceptions import EnqueueError, WorkItemNotFound
+from workqueue.exceptions import EnqueueError, ParamsTooLarge, WorkItemNotFound
 from workqueue.fields import CanonicalJSONField, canonical_json
 from workqueue.models import AuditEvent, AuditSource, WorkItem
-from workqueue.pipelines import registry
+from workqueue.pipelines import Pipeline, registry
 from workqueue.states import ACTIVE_STATES, Event, WorkState
 
 # --- who is acting ----------------------------------------------------------------------------
@@ -134,13 +134,63 @@ def _validate(request: EnqueueRequest, prefix: str) -> dict[str, Any]:
     except EnqueueError as exc:
         nested = {f"partition_key.{k}": v for k, v in exc.fields.items()}
         raise fail(exc.message, "partition_key", type(exc)(exc.message, fields=nested)) from None
-    if request.params is not None and not isinstance(request.params, Mapping):
-        raise fail("params must be a JSON object", "params")
+    if request.params is not None:
+        try:
+            params_check(pipeline, request.params, key)
+        except EnqueueError as exc:
+            raise fail(exc.message, "params", exc) from None
     if request.desired_at is not None and timezone.is_naive(request.desired_at):
         raise fail("desired_at must include a time zone (e.g. 2025-12-23T10:30:00Z)", "desired_at")
     if request.max_attempts is not None and request.max_attempts < 1:
         raise fail("max_attempts must be at least 1", "max_attempts")
     return key
+
+
+def params_check(pipeline: Pipeline, params: Any, partition_key: Mapping[str, Any]) -> None:
+    """Refuse params that are not an object, too large, or not what the pipeline declares.
+
+    ``partition_key`` is the canonical key. Raises EnqueueError naming ``params`` (or
+    ``params.<name>``): one check for enqueue, bulk enqueue, backfill and the commands.
+    """
+    if not isinstance(params, Mapping):
+        raise EnqueueError("params must be a JSON object", fields={"params": "not an object"})
+    limit = settings.WORKQUEUE_MAX_PARAMS_BYTES
+    size = len(canonical_json(params).encode("utf-8"))
+    if size > limit:
+        raise ParamsTooLarge(
+            f"params is {size:,} bytes of JSON; at most {limit:,} (WORKQUEUE_MAX_PARAMS_BYTES): "
+            "pass large inputs by reference, e.g. a file path",
+            fields={"params": f"larger than {limit:,} bytes"},
+        )
+    pipeline.check_params(params, partition_key)
+
+
+def _validate_all(requests: Sequence[EnqueueRequest]) -> list[dict[str, Any]]:
+    """Every request's canonical key; one error naming every bad request, by index, if any.
+
+    A single request keeps its error as it is; several errors of one kind keep that kind (and
+    its HTTP status), mixed kinds become a plain EnqueueError.
+    """
+    bulk = len(requests) > 1
+    keys: list[dict[str, Any]] = []
+    errors: list[EnqueueError] = []
+    for index, request in enumerate(requests):
+        try:
+            keys.append(_validate(request, f"[{index}]." if bulk else ""))
+        except EnqueueError as exc:
+            errors.append(exc)
+    if not errors:
+        return keys
+    if len(errors) == 1:
+        raise errors[0]
+    kinds = {type(exc) for exc in errors}
+    error_class = kinds.pop() if len(kinds) == 1 else EnqueueError
+    fields = {name: text for exc in errors for name, text in exc.fields.items()}
+    shown = "; ".join(exc.message for exc in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    raise error_class(
+        f"{len(errors)} of {len(requests)} items are invalid: {shown}{more}", fields=fields
+    )
 
 
 def work_items_enqueue(
@@ -154,10 +204,8 @@ def work_items_enqueue(
     succeed: the loser of the insert race gets the winner's item back. ``audit_each=False``
     is for callers that write one audit event for the whole call themselves (a backfill).
     """
-    bulk = len(requests) > 1
     validated: dict[tuple[str, str, str], _Validated] = {}
-    for index, request in enumerate(requests):
-        key = _validate(request, f"[{index}]." if bulk else "")
+    for index, (request, key) in enumerate(zip(requests, _validate_all(requests), strict=True)):
         key_text = canonical_json(key)
         slot = validated.setdefault(
             (request.domain, request.pipeline, key_text), _Validated(request, key, key_text)

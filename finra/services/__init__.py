@@ -18,12 +18,24 @@ from finra.services.captures import (
 )
 from finra.services.derived import stage_compute
 from finra.services.ingest import week_ingest
-from finra.services.sources import SOURCES, source_fetch, tier_param
+from finra.services.sources import (
+    SOURCES,
+    check_file_path,
+    check_file_url,
+    check_source_params,
+    check_tier,
+    source_fetch,
+    tier_param,
+)
 
 __all__ = [
     "SOURCES",
     "StageOutcome",
     "capture_id_for",
+    "check_file_path",
+    "check_file_url",
+    "check_source_params",
+    "check_tier",
     "source_fetch",
     "stage_compute",
     "tier_param",

@@ -21,7 +21,7 @@ def generic(item):
 @pytest.mark.parametrize("time_zone", ["UTC", "America/New_York"])
 def test_direct_rendering_matches_drf_generic_rendering(time_zone):
     with override_settings(TIME_ZONE=time_zone):
-        fresh = enqueue(week="fresh", params={"file_url": "https://finra.org/x"})
+        fresh = enqueue(week="fresh", params={"succeed_on": 2})
         failed = enqueue(
             week="failed", desired_at=datetime(2025, 12, 23, 10, 30, 0, 123456, tzinfo=UTC)
         )

@@ -267,6 +267,27 @@ def test_backfill_bad_input_is_a_form_error_and_enqueues_nothing(client):
     assert not AuditEvent.objects.filter(action="backfill").exists()
 
 
+def test_backfill_params_are_checked_by_the_form_and_given_to_every_item(client):
+    login(client, "data_ops")
+    typo = client.post(BACKFILL, {**range_form(params='{"file_pth": "x.psv"}'), "_confirm": "1"})
+    html = unescape(typo.content.decode())
+    assert "file_pth: unknown param (accepted: chain, file_path, file_url, force" in html
+    assert 'class="form-row field-params errors"' in html
+    duplicate = client.post(
+        BACKFILL, {**range_form(params='{"source": "api", "source": "file"}'), "_confirm": "1"}
+    )
+    assert "duplicate key &quot;source&quot;" in duplicate.content.decode()
+    assert WorkItem.objects.count() == 0
+
+    preview = client.post(BACKFILL, {**range_form(params='{"source": "api"}'), "_preview": "1"})
+    assert 'Params of every item: <code>{"source":"api"}</code>' in unescape(
+        preview.content.decode()
+    )
+    client.post(BACKFILL, {**range_form(params='{"source": "api"}'), "_confirm": "1"})
+    items = WorkItem.objects.filter(pipeline="ingest_week")
+    assert [item.params for item in items] == [{"source": "api"}] * 5
+
+
 @pytest.mark.parametrize("role", ["viewers", "auditors"])
 def test_backfill_page_and_a_forged_post_are_refused_without_the_permission(client, role):
     login(client, role)

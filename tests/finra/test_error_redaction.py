@@ -83,8 +83,9 @@ def test_a_missing_file_path_names_the_file_relative_to_the_data_dir(client, dat
     item.refresh_from_db()
 
     assert item.state == WorkState.FAILED
+    # The params check before the run names it (the file source would, the same way).
     assert item.last_error.endswith(
-        "params.file_path 'drops/missing.psv' not found in FINRA_DATA_DIR"
+        "file_path: 'drops/missing.psv' is not a file in FINRA_DATA_DIR"
     )
     api, page = what_viewers_read(client, item)
     for text in (api, page):

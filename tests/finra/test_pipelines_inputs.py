@@ -12,9 +12,10 @@ from django.db import connection
 import finra.sources
 from finra.models import Capture, RejectRow
 from finra.sources import NotPublishedYet, SourceContent
+from finra.sources import url as url_source
 from tests.finra.conftest import CORPUS, CORPUS_WEEK, REAL_FILE, REAL_WEEK, enqueue, run_queue
 from tests.finra.test_parsing import CORPUS_ROWS
-from workqueue.exceptions import InvalidPartitionKey
+from workqueue.exceptions import InvalidParams, InvalidPartitionKey
 from workqueue.models import ManifestEntry, WorkItem
 from workqueue.states import WorkState
 
@@ -147,15 +148,56 @@ def test_params_tier_must_agree_with_the_partition(place_file):
     agreeing.refresh_from_db()
     assert agreeing.state == WorkState.COMPLETE
 
-    disagreeing = enqueue(
-        "ingest_week", {"week_ending": REAL_WEEK, "tier": "NMS_TIER_1"}, params={"tier": "OTC"}
+    with pytest.raises(InvalidParams) as caught:
+        enqueue(
+            "ingest_week", {"week_ending": REAL_WEEK, "tier": "NMS_TIER_1"}, params={"tier": "OTC"}
+        )
+    assert "tier: 'OTC' (OTC) disagrees with the partition's tier NMS_TIER_1" in (
+        caught.value.message
     )
-    run_queue()
-    disagreeing.refresh_from_db()
-    assert disagreeing.state == WorkState.FAILED
-    assert "params.tier 'OTC' (OTC) disagrees with the partition's tier NMS_TIER_1" in (
-        disagreeing.last_error
-    )
+    assert list(caught.value.fields) == ["params.tier"]
+    assert not WorkItem.objects.filter(partition_key__contains="NMS_TIER_1").exists()
+
+
+@pytest.mark.parametrize(
+    ("params", "fields"),
+    [
+        ({"file_pth": "2025-12-12/OTC.psv"}, {"params.file_pth"}),
+        ({"force": "yes"}, {"params.force"}),
+        ({"chain": 0}, {"params.chain"}),
+        ({"tier": "T9"}, {"params.tier"}),
+        ({"source": "ftp"}, {"params.source"}),
+        ({"file_url": "https://evil.example/otc.psv"}, {"params.file_url"}),
+        ({"file_url": "ftp://finra.org/otc.psv"}, {"params.file_url"}),
+        ({"file_path": "2025-12-12/missing.psv"}, {"params.file_path"}),
+        (
+            {"file_path": "2025-12-12/OTC.psv", "file_url": "https://finra.org/x.psv"},
+            {"params.file_path", "params.file_url"},
+        ),
+        (
+            {"source": "api", "file_path": "2025-12-12/OTC.psv"},
+            {"params.file_path", "params.source"},
+        ),
+    ],
+)
+def test_bad_params_are_refused_at_enqueue_and_nothing_is_written(place_file, params, fields):
+    place_file(CORPUS_WEEK, "OTC", REAL_FILE)
+
+    with pytest.raises(InvalidParams) as caught:
+        enqueue("ingest_week", OTC_KEY, params=params)
+
+    assert set(caught.value.fields) == fields
+    for name in fields:
+        assert name.removeprefix("params.") in caught.value.message
+    assert not WorkItem.objects.exists()
+
+
+def test_a_calc_takes_tier_and_chain_but_not_the_ingest_params():
+    enqueue("compute_hhi", {"week_ending": CORPUS_WEEK}, params={"tier": "T1", "chain": False})
+
+    with pytest.raises(InvalidParams) as caught:
+        enqueue("compute_hhi", {"week_ending": CORPUS_WEEK, "tier": "OTC"}, params={"force": True})
+    assert caught.value.fields == {"params.force": "unknown param (accepted: chain, tier)"}
 
 
 # --- sources ----------------------------------------------------------------------------------
@@ -172,24 +214,50 @@ def test_missing_file_waits_without_spending_an_attempt(data_dir):
 
 
 @pytest.mark.parametrize("file_path", ["../outside.psv", "/etc/passwd", "2025-12-12/../../x"])
-def test_file_path_outside_the_data_dir_is_refused(data_dir, file_path):
+def test_file_path_outside_the_data_dir_is_refused_at_enqueue(data_dir, file_path):
     (data_dir.parent / "outside.psv").write_bytes(REAL_FILE.read_bytes())
-    item = enqueue("ingest_week", OTC_KEY, params={"file_path": file_path})
-    run_queue()
-    item.refresh_from_db()
-    assert item.state == WorkState.FAILED
-    assert "resolves outside FINRA_DATA_DIR" in item.last_error
+    with pytest.raises(InvalidParams) as caught:
+        enqueue("ingest_week", OTC_KEY, params={"file_path": file_path})
+    assert f"file_path: {file_path!r} resolves outside FINRA_DATA_DIR" in caught.value.message
+    assert str(data_dir) not in caught.value.message
+    assert not WorkItem.objects.exists()
 
 
-def test_symlink_out_of_the_data_dir_is_refused(data_dir):
+def test_symlink_out_of_the_data_dir_is_refused_at_enqueue(data_dir):
     outside = data_dir.parent / "outside.psv"
     outside.write_bytes(REAL_FILE.read_bytes())
     os.symlink(outside, data_dir / "link.psv")
-    item = enqueue("ingest_week", OTC_KEY, params={"file_path": "link.psv"})
+    with pytest.raises(InvalidParams) as caught:
+        enqueue("ingest_week", OTC_KEY, params={"file_path": "link.psv"})
+    assert "'link.psv' resolves outside FINRA_DATA_DIR" in caught.value.message
+    assert not WorkItem.objects.exists()
+
+
+def test_a_file_path_removed_after_enqueue_fails_the_item_when_it_runs(data_dir):
+    (data_dir / "drops").mkdir()
+    (data_dir / "drops" / "otc.psv").write_bytes(REAL_FILE.read_bytes())
+    item = enqueue("ingest_week", REAL_OTC_KEY, params={"file_path": "drops/otc.psv"})
+    (data_dir / "drops" / "otc.psv").unlink()
+
     run_queue()
+
+    item.refresh_from_db()
+    assert (item.state, item.attempt_count) == (WorkState.FAILED, 1)
+    assert item.last_error.startswith("NonRetryableError: params are no longer valid: ")
+    assert "file_path: 'drops/otc.psv' is not a file in FINRA_DATA_DIR" in item.last_error
+    assert snapshot() == dict.fromkeys(("manifest", *DATASETS), 0)
+
+
+def test_a_host_taken_off_the_allowed_list_after_enqueue_fails_the_item(data_dir, settings):
+    item = enqueue("ingest_week", REAL_OTC_KEY, params={"file_url": "https://finra.org/otc.psv"})
+    settings.FINRA_ALLOWED_HOSTS = ["cdn.example.org"]
+
+    run_queue()
+
     item.refresh_from_db()
     assert item.state == WorkState.FAILED
-    assert "resolves outside FINRA_DATA_DIR" in item.last_error
+    assert "host finra.org is not in FINRA_ALLOWED_HOSTS" in item.last_error
+    assert item.executions.get().outcome == "FAILED"
 
 
 def test_file_path_inside_the_data_dir_is_read(data_dir):
@@ -217,7 +285,9 @@ def test_file_url_uses_the_url_source(data_dir, monkeypatch):
         calls.append(url)
         return SourceContent(data=REAL_FILE.read_bytes(), origin=f"url:{url}")
 
-    fake_module(monkeypatch, "url", fetch_url=fetch_url)
+    fake_module(
+        monkeypatch, "url", fetch_url=fetch_url, check_url_allowed=url_source.check_url_allowed
+    )
     url = "https://finra.org/otc_20251215.psv"
     item = enqueue("ingest_week", REAL_OTC_KEY, params={"file_url": url, "tier": "OTC"})
     run_queue()
@@ -252,9 +322,8 @@ def test_api_source_content_is_ingested(data_dir, monkeypatch):
     assert Capture.objects.get(stage="RAW").row_count == 5328
 
 
-def test_unknown_source_is_refused(data_dir):
-    item = enqueue("ingest_week", OTC_KEY, params={"source": "ftp"})
-    run_queue()
-    item.refresh_from_db()
-    assert item.state == WorkState.FAILED
-    assert "unknown params.source 'ftp'; accepted: file, api" in item.last_error
+def test_unknown_source_is_refused_at_enqueue(data_dir):
+    with pytest.raises(InvalidParams) as caught:
+        enqueue("ingest_week", OTC_KEY, params={"source": "ftp"})
+    assert caught.value.fields == {"params.source": "must be one of file, api, not 'ftp'"}
+    assert not WorkItem.objects.exists()

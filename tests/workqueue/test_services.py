@@ -72,18 +72,18 @@ def test_reordered_keys_are_one_item():
 
 
 def test_enqueue_of_an_active_item_returns_it_unchanged():
-    item = enqueue(params={"a": 1}, priority=10)
+    item = enqueue(params={"succeed_on": 1}, priority=10)
     again = work_item_enqueue(
         domain="tests.queue",
         pipeline="flaky",
         partition_key={"week": "2025-12-12"},
-        params={"a": 2},
+        params={"succeed_on": 2},
         priority=99,
         actor=Actor.cli(),
     )
     assert again.status is EnqueueStatus.EXISTING and not again.created
     item.refresh_from_db()
-    assert (item.params, item.priority) == ({"a": 1}, 10)
+    assert (item.params, item.priority) == ({"succeed_on": 1}, 10)
 
 
 def test_finished_item_is_rearmed_only_when_reprocess_is_asked():

@@ -8,10 +8,10 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from marketspine.api.errors import ApiError
 from marketspine.api.query import parse_input
+from marketspine.api.views import JSONAPIView
 from workqueue.api.permissions import CanOperateWorkItems
 from workqueue.api.serializers import INT32_MAX, INT32_MIN, JSONObjectField
 from workqueue.api.views import BULK_MAX_ITEMS, api_actor, errors
@@ -114,7 +114,7 @@ def render(result: BackfillResult, *, include_partitions: bool) -> dict[str, Any
     return body
 
 
-class WorkBackfillView(APIView):
+class WorkBackfillView(JSONAPIView):
     permission_classes = [CanOperateWorkItems]
 
     @extend_schema(

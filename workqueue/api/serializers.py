@@ -72,6 +72,11 @@ class ExecutionOutputSerializer(serializers.Serializer):
 
 
 class WorkItemOutputSerializer(serializers.Serializer):
+    """One work item. ``include_params=False`` leaves its params out (lists do, by default)."""
+
+    #: Whether ``params`` is rendered; lists of items say False unless asked (include=params).
+    include_params = True
+
     id = serializers.IntegerField()
     domain = serializers.CharField()
     pipeline = serializers.CharField()
@@ -88,27 +93,48 @@ class WorkItemOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
+    def __init__(self, *args: Any, include_params: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if include_params is not None:
+            self.include_params = include_params
+
     def to_representation(self, instance: Any) -> dict[str, Any]:
         """The fields above, rendered directly: DRF's generic per-field path costs more than
         the rest of a 500-item bulk enqueue. Output is identical to the generic rendering
-        (tests/api/test_serializers.py compares the two)."""
-        return {
+        (tests/api/test_serializers.py compares the two). Without params, the item's params
+        are not even read (a list's selector defers the column)."""
+        data: dict[str, Any] = {
             "id": instance.pk,
             "domain": instance.domain,
             "pipeline": instance.pipeline,
             "partition_key": instance.partition_key,
-            "params": instance.params,
-            "state": instance.state,
-            "priority": instance.priority,
-            "desired_at": _iso(instance.desired_at),
-            "attempt_count": instance.attempt_count,
-            "max_attempts": instance.max_attempts,
-            "last_error": instance.last_error,
-            "last_error_at": _iso(instance.last_error_at),
-            "next_attempt_at": _iso(instance.next_attempt_at),
-            "created_at": _iso(instance.created_at),
-            "updated_at": _iso(instance.updated_at),
         }
+        if self.include_params:
+            data["params"] = instance.params
+        data.update(
+            {
+                "state": instance.state,
+                "priority": instance.priority,
+                "desired_at": _iso(instance.desired_at),
+                "attempt_count": instance.attempt_count,
+                "max_attempts": instance.max_attempts,
+                "last_error": instance.last_error,
+                "last_error_at": _iso(instance.last_error_at),
+                "next_attempt_at": _iso(instance.next_attempt_at),
+                "created_at": _iso(instance.created_at),
+                "updated_at": _iso(instance.updated_at),
+            }
+        )
+        return data
+
+
+class WorkItemListOutputSerializer(WorkItemOutputSerializer):
+    """An item in a list: params are left out unless asked for with ``include=params``, so a
+    list of a thousand items stays small whatever their params hold."""
+
+    include_params = False
+
+    params = serializers.DictField(required=False, help_text="Only with `include=params`.")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -142,9 +168,17 @@ class EnqueueResultOutputSerializer(WorkItemOutputSerializer):
         # One item serializer per response (a bulk list shares this child), not one per item:
         # building a serializer's fields costs more than rendering an item.
         if not hasattr(self, "_item_serializer"):
-            self._item_serializer = WorkItemOutputSerializer()
+            self._item_serializer = WorkItemOutputSerializer(include_params=self.include_params)
         item = self._item_serializer.to_representation(instance.item)
         return {"created": instance.created, "status": instance.status.value, **item}
+
+
+class EnqueueResultListOutputSerializer(EnqueueResultOutputSerializer):
+    """A bulk enqueue's per-item result: params only with ``include=params``."""
+
+    include_params = False
+
+    params = serializers.DictField(required=False, help_text="Only with `include=params`.")
 
 
 class AlreadyFinishedSerializer(ErrorSerializer):
@@ -153,21 +187,30 @@ class AlreadyFinishedSerializer(ErrorSerializer):
     item = WorkItemOutputSerializer()
 
 
+#: What ``include`` may add to a list answer.
+INCLUDABLE = ("params",)
+
+
 class PendingQuerySerializer(serializers.Serializer):
     domain = serializers.CharField(required=False, max_length=100)
     pipeline = serializers.CharField(required=False, max_length=100)
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+    include = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="`params`: add each item's params (left out of lists by default).",
+    )
 
 
 class PendingOutputSerializer(serializers.Serializer):
     """Keys are the asked-for states in lower case; only those keys are present."""
 
-    pending = WorkItemOutputSerializer(many=True, required=False)
-    running = WorkItemOutputSerializer(many=True, required=False)
-    retry_wait = WorkItemOutputSerializer(many=True, required=False)
-    complete = WorkItemOutputSerializer(many=True, required=False)
-    failed = WorkItemOutputSerializer(many=True, required=False)
-    cancelled = WorkItemOutputSerializer(many=True, required=False)
+    pending = WorkItemListOutputSerializer(many=True, required=False)
+    running = WorkItemListOutputSerializer(many=True, required=False)
+    retry_wait = WorkItemListOutputSerializer(many=True, required=False)
+    complete = WorkItemListOutputSerializer(many=True, required=False)
+    failed = WorkItemListOutputSerializer(many=True, required=False)
+    cancelled = WorkItemListOutputSerializer(many=True, required=False)
     counts = serializers.DictField(
         child=serializers.IntegerField(),
         help_text="Exact number of items per asked-for state, even when a list is truncated.",

@@ -23,11 +23,11 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from marketspine.api.errors import ApiError, ErrorSerializer, flatten_errors
 from marketspine.api.parsers import parse_json_text
 from marketspine.api.query import parse_input, parse_query
+from marketspine.api.views import JSONAPIView
 from workqueue import selectors
 from workqueue.api import serializers as s
 from workqueue.api.permissions import CanOperateWorkItems, CanViewManifest, CanViewWorkItems
@@ -52,6 +52,14 @@ BULK_MAX_ITEMS = 1000
 # context, no is_valid), so one instance of each serves every request.
 _ENQUEUE_VALIDATOR = s.EnqueueInputSerializer()
 _ENQUEUE_RESULT = s.EnqueueResultOutputSerializer()
+
+INCLUDE_PARAMETER = OpenApiParameter(
+    "include",
+    str,
+    enum=list(s.INCLUDABLE),
+    description="`params`: each item of the list carries its params (left out by default, so "
+    "a long list stays small). Comma-separated or repeated.",
+)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -99,13 +107,34 @@ def parse_states(request: Request) -> list[str]:
     return ordered or [str(state) for state in selectors.DEFAULT_PENDING_STATES]
 
 
+def parse_include(request: Request) -> frozenset[str]:
+    """``include`` may repeat and hold comma lists; only ``s.INCLUDABLE`` names are known."""
+    asked = {
+        part.strip()
+        for value in request.query_params.getlist("include")
+        for part in value.split(",")
+        if part.strip()
+    }
+    unknown = sorted(asked - set(s.INCLUDABLE))
+    if unknown:
+        raise ApiError(
+            "invalid_request",
+            f"unknown include {', '.join(unknown)}; known: {', '.join(s.INCLUDABLE)}",
+            fields={"include": "unknown name"},
+        )
+    return frozenset(asked)
+
+
 def one_or_many(
-    component_name: str, serializer: type[serializers.Serializer]
+    component_name: str,
+    serializer: type[serializers.Serializer],
+    list_serializer: type[serializers.Serializer] | None = None,
 ) -> PolymorphicProxySerializer:
-    """Schema of a body that is one object or a JSON list of them (bulk enqueue)."""
+    """Schema of a body that is one object or a JSON list of them (bulk enqueue); a list's
+    elements may have their own serializer (results without params)."""
     return PolymorphicProxySerializer(
         component_name=component_name,
-        serializers=[serializer, serializer(many=True)],
+        serializers=[serializer, (list_serializer or serializer)(many=True)],
         resource_type_field_name=None,
         many=False,
     )
@@ -113,13 +142,13 @@ def one_or_many(
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     descriptions = {
-        400: "Bad input: invalid_request, unknown_fields, malformed_json, unknown_pipeline, "
-        "invalid_partition_key",
+        400: "Bad input: invalid_request, unknown_fields, malformed_json (also an empty body or "
+        "a key given twice), unknown_pipeline, invalid_partition_key, invalid_params",
         401: "not_authenticated: no or bad token",
         403: "permission_denied: the user lacks the permission",
         404: "not_found",
         409: "conflict: illegal_transition",
-        413: "body_too_large or too_many_items",
+        413: "body_too_large, too_many_items or params_too_large",
         415: "unsupported_media_type: send Content-Type: application/json",
         503: "database_unavailable",
     }
@@ -143,7 +172,7 @@ ENQUEUE_EXAMPLE = {
 }
 
 
-class WorkEnqueueView(APIView):
+class WorkEnqueueView(JSONAPIView):
     permission_classes = [CanOperateWorkItems]
 
     @extend_schema(
@@ -157,12 +186,24 @@ class WorkEnqueueView(APIView):
             f" was not asked. A list (at most {BULK_MAX_ITEMS} objects) is enqueued in one "
             "transaction: any invalid element rejects all (400, fields named `[index].field`); "
             "the answer is the per-item results in order, 201 when every item was created, "
-            'otherwise 200 (finished items are reported with `status: "finished"`).'
+            'otherwise 200 (finished items are reported with `status: "finished"`); the '
+            "results of a list leave params out unless `include=params` is asked. `params` "
+            "must be what the pipeline declares (400 `invalid_params` naming `params.<name>`) "
+            "and at most WORKQUEUE_MAX_PARAMS_BYTES (16 KB) of JSON (413 `params_too_large`)."
         ),
+        parameters=[INCLUDE_PARAMETER],
         request=one_or_many("EnqueueRequestBody", s.EnqueueInputSerializer),
         responses={
-            201: one_or_many("EnqueueCreated", s.EnqueueResultOutputSerializer),
-            200: one_or_many("EnqueueNotCreated", s.EnqueueResultOutputSerializer),
+            201: one_or_many(
+                "EnqueueCreated",
+                s.EnqueueResultOutputSerializer,
+                s.EnqueueResultListOutputSerializer,
+            ),
+            200: one_or_many(
+                "EnqueueNotCreated",
+                s.EnqueueResultOutputSerializer,
+                s.EnqueueResultListOutputSerializer,
+            ),
             409: OpenApiResponse(
                 s.AlreadyFinishedSerializer,
                 description="already_finished: pass reprocess: true to run it again",
@@ -174,7 +215,7 @@ class WorkEnqueueView(APIView):
     def post(self, request: Request) -> Response:
         data = request.data
         if isinstance(data, list):
-            return self._bulk(request, data)
+            return self._bulk(request, data, include_params="params" in parse_include(request))
         fields = parse_input(s.EnqueueInputSerializer, data, validator=_ENQUEUE_VALIDATOR)
         result = work_items_enqueue(requests=[EnqueueRequest(**fields)], actor=api_actor(request))[
             0
@@ -195,7 +236,7 @@ class WorkEnqueueView(APIView):
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         return Response(_ENQUEUE_RESULT.to_representation(result), status=code)
 
-    def _bulk(self, request: Request, data: list[Any]) -> Response:
+    def _bulk(self, request: Request, data: list[Any], *, include_params: bool) -> Response:
         if not data:
             raise ApiError("invalid_request", "the list of items to enqueue is empty")
         if len(data) > BULK_MAX_ITEMS:
@@ -241,13 +282,16 @@ class WorkEnqueueView(APIView):
             fields = {f"[0].{name}": message for name, message in exc.fields.items()}
             raise type(exc)(f"[0].{exc.message}", fields=fields) from None
         all_created = all(result.created for result in results)
+        rendered = s.EnqueueResultListOutputSerializer(
+            results, many=True, include_params=include_params
+        )
         return Response(
-            s.EnqueueResultOutputSerializer(results, many=True).data,
+            rendered.data,
             status=status.HTTP_201_CREATED if all_created else status.HTTP_200_OK,
         )
 
 
-class WorkPendingView(APIView):
+class WorkPendingView(JSONAPIView):
     permission_classes = [CanViewWorkItems]
 
     @extend_schema(
@@ -257,10 +301,12 @@ class WorkPendingView(APIView):
             "The answer has one list per asked-for state, keyed by the lower-case state name "
             "(`pending`, `running`, `retry_wait`, `complete`, `failed`, `cancelled`), each at "
             "most `limit` items in claim order (priority desc, desired_at, id), and `counts`: "
-            "the exact number per state. Without `state`: PENDING, RUNNING, RETRY_WAIT, FAILED."
+            "the exact number per state. Without `state`: PENDING, RUNNING, RETRY_WAIT, FAILED. "
+            "Items carry no `params` unless `include=params` is asked."
         ),
         parameters=[
             s.PendingQuerySerializer,
+            INCLUDE_PARAMETER,
             OpenApiParameter(
                 "state",
                 str,
@@ -275,18 +321,23 @@ class WorkPendingView(APIView):
     def get(self, request: Request) -> Response:
         query = parse_query(s.PendingQuerySerializer, request, allowed_extra=frozenset({"state"}))
         states = parse_states(request)
+        include_params = "params" in parse_include(request)
         filters = {"domain": query.get("domain"), "pipeline": query.get("pipeline")}
-        lists = selectors.work_items_by_state(states=states, limit=query["limit"], **filters)
+        lists = selectors.work_items_by_state(
+            states=states, limit=query["limit"], with_params=include_params, **filters
+        )
         counts = selectors.work_item_counts_by_state(states=states, **filters)
         body: dict[str, Any] = {
-            state.lower(): s.WorkItemOutputSerializer(items, many=True).data
+            state.lower(): s.WorkItemListOutputSerializer(
+                items, many=True, include_params=include_params
+            ).data
             for state, items in lists.items()
         }
         body["counts"] = {state.lower(): count for state, count in counts.items()}
         return Response(body)
 
 
-class WorkItemDetailView(APIView):
+class WorkItemDetailView(JSONAPIView):
     permission_classes = [CanViewWorkItems]
 
     @extend_schema(
@@ -301,7 +352,7 @@ class WorkItemDetailView(APIView):
         return Response(s.WorkItemDetailOutputSerializer(item).data)
 
 
-class WorkRetryView(APIView):
+class WorkRetryView(JSONAPIView):
     permission_classes = [CanOperateWorkItems]
 
     @extend_schema(
@@ -328,7 +379,7 @@ class WorkRetryView(APIView):
         return Response({"retried": ids, "count": len(ids)})
 
 
-class WorkCancelView(APIView):
+class WorkCancelView(JSONAPIView):
     permission_classes = [CanOperateWorkItems]
 
     @extend_schema(
@@ -347,7 +398,7 @@ class WorkCancelView(APIView):
 # --- manifest --------------------------------------------------------------------------------
 
 
-class ManifestView(APIView):
+class ManifestView(JSONAPIView):
     permission_classes = [CanViewManifest]
 
     @extend_schema(
@@ -405,7 +456,7 @@ class ManifestView(APIView):
 # --- health ----------------------------------------------------------------------------------
 
 
-class HealthView(APIView):
+class HealthView(JSONAPIView):
     """Any authenticated user may ask (no permission needed beyond a valid token)."""
 
     @extend_schema(
