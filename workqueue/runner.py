@@ -13,6 +13,9 @@ The worker that claims an item is the one that runs it and holds its lease
 A drain whose batch came back full asks for another drain before running it, so idle workers
 join in while there is a backlog; the batch size adapts so one batch takes about
 ``WORKQUEUE_BATCH_TARGET_SECONDS`` (many no-op items per batch, one slow ingest per batch).
+
+When the cluster stops (``workqueue.shutdown``, set on SIGTERM by ``workqueue.cluster``) a drain
+claims nothing more: the item running finishes and the rest of its batch is handed back unspent.
 """
 
 from __future__ import annotations
