@@ -12,10 +12,10 @@ items they ran left RUNNING until their lease ends.
 
 :class:`GracefulSentinel` installs one SIGTERM handler before it forks, so the pusher, the
 monitor and the workers inherit it. In whichever process the signal lands it sets this
-process's stop flag (``workqueue.shutdown``) and the cluster's stop event; when the sentinel
-begins stopping it sends SIGTERM to each worker too, so a worker learns of the stop however the
-signal came: to the main process only (Kubernetes, ``docker stop``) or to the group. A drain
-checks the flag before each claim and each item (see ``workqueue.runner.drain``).
+process's stop flag (``workqueue.shutdown``); in the sentinel it also sets the cluster's stop
+event. When the sentinel begins stopping it sends SIGTERM to each worker, so a worker learns of
+the stop however the signal came: to the main process only (Kubernetes, ``docker stop``) or to
+the group. A drain checks the flag before each claim and each item (``workqueue.runner.drain``).
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ class GracefulSentinel(q_cluster.Sentinel):
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         request_stop()
+        if os.getpid() != self.pid:
+            # A child (worker, pusher, monitor) only notes the stop. Were it to set the stop
+            # event, it could exit holding the event's cross-process lock, and the main
+            # process would wait on that lock forever.
+            return
         # Event.set takes a lock this thread may hold right now (inside stop_event.wait):
         # set it from another thread, which waits for the lock instead of deadlocking.
         threading.Thread(target=self.stop_event.set, name="stop-cluster", daemon=True).start()
