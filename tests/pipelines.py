@@ -92,8 +92,8 @@ def stops_cluster(context: PipelineContext) -> PipelineResult:
     return PipelineResult(rows_written=1)
 
 
-@register_pipeline(domain=DOMAIN, name="long_sql", partition_keys=["week"])
-def long_sql(context: PipelineContext) -> PipelineResult:
+@register_pipeline(domain=DOMAIN, name="sql_sleep", partition_keys=["week"])
+def sql_sleep(context: PipelineContext) -> PipelineResult:
     """Holds one SQL statement for params.seconds (PostgreSQL's pg_sleep): a long query that
     keeps the worker's main thread, and its database connection, busy throughout."""
     with connection.cursor() as cursor:

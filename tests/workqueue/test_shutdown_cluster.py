@@ -266,7 +266,7 @@ def test_a_five_minute_sql_statement_on_a_30_second_lease_is_never_reaped(start_
     seconds = 300
     item = work_item_enqueue(
         domain="tests.queue",
-        pipeline="long_sql",
+        pipeline="sql_sleep",
         partition_key={"week": "long"},
         params={"seconds": seconds},
         actor=Actor.cli(),
