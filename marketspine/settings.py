@@ -43,12 +43,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Before django_q, so workqueue's qcluster command (prompt shutdown) replaces django-q2's.
+    "workqueue",
     "django_q",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "workqueue",
     "finra",
 ]
 
@@ -126,11 +127,14 @@ WORKQUEUE_MAX_ATTEMPTS = env_int("WORKQUEUE_MAX_ATTEMPTS", 3, minimum=1)
 WORKQUEUE_RETRY_BASE_SECONDS = env_float("WORKQUEUE_RETRY_BASE_SECONDS", 300.0, minimum=0)
 WORKQUEUE_RETRY_FACTOR = env_float("WORKQUEUE_RETRY_FACTOR", 3.0, minimum=1)
 WORKQUEUE_RETRY_MAX_SECONDS = env_float("WORKQUEUE_RETRY_MAX_SECONDS", 3600.0, minimum=0)
-WORKQUEUE_LEASE_SECONDS = env_float("WORKQUEUE_LEASE_SECONDS", 1800.0, minimum=1)
-# A heartbeat renews the lease of running items; a third of the lease leaves two missed beats
-# of slack before the reaper may take an item from a live worker.
+# A RUNNING item's lease: a worker that stops renewing it (SIGKILL, a lost host) has its items
+# recovered by the reaper, which runs every minute, so within about two minutes by default.
+# Heartbeats renew it however long a run takes: a live run is never reaped.
+WORKQUEUE_LEASE_SECONDS = env_float("WORKQUEUE_LEASE_SECONDS", 60.0, minimum=1)
+# A quarter of the lease leaves three missed beats of slack (a database restart, a stalled
+# host) before the reaper may take an item from a live worker.
 WORKQUEUE_HEARTBEAT_SECONDS = env_float(
-    "WORKQUEUE_HEARTBEAT_SECONDS", WORKQUEUE_LEASE_SECONDS / 3, minimum=0.1
+    "WORKQUEUE_HEARTBEAT_SECONDS", WORKQUEUE_LEASE_SECONDS / 4, minimum=0.1
 )
 if WORKQUEUE_HEARTBEAT_SECONDS >= WORKQUEUE_LEASE_SECONDS:
     raise ImproperlyConfigured("WORKQUEUE_HEARTBEAT_SECONDS must be shorter than the lease")
@@ -140,7 +144,9 @@ WORKQUEUE_DEPENDENCY_RETRY_SECONDS = env_float(
 WORKQUEUE_DEPENDENCY_WAIT_LIMIT_SECONDS = env_float(
     "WORKQUEUE_DEPENDENCY_WAIT_LIMIT_SECONDS", 7 * 24 * 3600.0, minimum=0
 )
-# How long one django-q2 task keeps claiming batches before handing over to a fresh task.
+# How long one django-q2 task keeps claiming batches before handing over to a fresh task. On
+# SIGTERM a drain stops at once instead: the item running finishes, the rest of its batch goes
+# back to PENDING unspent, no further drain is queued (workqueue.cluster).
 WORKQUEUE_DRAIN_SECONDS = env_float("WORKQUEUE_DRAIN_SECONDS", 30.0, minimum=0.1)
 WORKQUEUE_MAX_BATCH = env_int("WORKQUEUE_MAX_BATCH", 200, minimum=1)
 WORKQUEUE_BATCH_TARGET_SECONDS = env_float("WORKQUEUE_BATCH_TARGET_SECONDS", 1.0, minimum=0.01)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
+from django.db import connection
+
 from workqueue.pipelines import (
     NonRetryableError,
     Param,
@@ -15,6 +17,7 @@ from workqueue.pipelines import (
     register_pipeline,
     registry,
 )
+from workqueue.shutdown import request_stop
 
 DOMAIN = "tests.queue"
 registry.register_stages(DOMAIN, ["FIRST", "SECOND"])
@@ -97,3 +100,19 @@ def _weekly_lanes(start: date, end: date, options: Mapping[str, Any]) -> list[di
 )
 def ranged(context: PipelineContext) -> PipelineResult:
     return PipelineResult(rows_written=1)
+
+
+@register_pipeline(domain=DOMAIN, name="stops_cluster", partition_keys=["week"])
+def stops_cluster(context: PipelineContext) -> PipelineResult:
+    """Asks the cluster to stop while it runs, as a SIGTERM arriving mid-item would."""
+    request_stop()
+    return PipelineResult(rows_written=1)
+
+
+@register_pipeline(domain=DOMAIN, name="sql_sleep", partition_keys=["week"])
+def sql_sleep(context: PipelineContext) -> PipelineResult:
+    """Holds one SQL statement for params.seconds (PostgreSQL's pg_sleep): a long query that
+    keeps the worker's main thread, and its database connection, busy throughout."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [float(context.params.get("seconds", 1))])
+    return PipelineResult(rows_written=0)

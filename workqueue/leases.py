@@ -21,8 +21,9 @@ class LeaseKeeper:
     """Renews the lease of the items a worker holds, from a background thread.
 
     A live long run is never reaped: every ``WORKQUEUE_HEARTBEAT_SECONDS`` the thread sets
-    ``locked_at = now`` on the RUNNING items whose current execution is held here. A SIGKILLed
-    worker stops beating, and its items expire after ``WORKQUEUE_LEASE_SECONDS``.
+    ``locked_at = now`` on the RUNNING items whose current execution is held here, on its own
+    database connection, so a pipeline holding a long SQL statement keeps its lease. A
+    SIGKILLed worker stops beating, and its items expire after ``WORKQUEUE_LEASE_SECONDS``.
     """
 
     def __init__(self, worker_id: str, interval: float | None = None) -> None:
@@ -66,6 +67,9 @@ class LeaseKeeper:
                     self.beat()
                 except Exception:  # a failed beat must not kill the worker; the next may work
                     logger.exception("lease heartbeat failed for %s", self.worker_id)
+                    # After a database restart this thread's connection is dead for good:
+                    # drop it, so the next beat connects afresh instead of failing again.
+                    connections.close_all()
         finally:
             connections.close_all()
 

@@ -107,6 +107,31 @@ class WorkItemQuerySet(models.QuerySet["WorkItem"]):
             state=WorkState.RUNNING, current_execution_id__in=list(execution_ids)
         ).update(locked_at=now)
 
+    def release_unstarted(self, *, execution_ids: Iterable[int], now: datetime) -> int:
+        """Hand back RUNNING items whose current execution never started: PENDING again, the
+        claim's attempt given back, ``current_execution`` pointing at the attempt before.
+
+        Returns how many rows changed. Like :meth:`complete`, the WHERE clause names the
+        executions, so an item that was reaped and claimed by another worker is left alone.
+        """
+        earlier_attempt = (
+            Execution.objects.filter(work_item=models.OuterRef("pk"))
+            .exclude(pk=models.OuterRef("current_execution_id"))
+            .order_by("-attempt", "-id")
+            .values("pk")[:1]
+        )
+        return self.filter(
+            state__in=sources_of(Event.RELEASE), current_execution_id__in=list(execution_ids)
+        ).update(
+            state=target_of(Event.RELEASE),
+            attempt_count=models.F("attempt_count") - 1,
+            current_execution=models.Subquery(earlier_attempt),
+            locked_by=None,
+            locked_at=None,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+
 
 WorkItemManager = models.Manager.from_queryset(WorkItemQuerySet)
 
@@ -278,7 +303,8 @@ class ExecutionOutcome(models.TextChoices):
 
 
 class Execution(models.Model):
-    """One attempt at a work item. Append-only history: rows are never deleted by the queue."""
+    """One attempt at a work item. Append-only history: the queue deletes a row only when a
+    stopping worker hands back an item it claimed and never started, which was no attempt."""
 
     work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="executions")
     attempt = models.PositiveIntegerField()

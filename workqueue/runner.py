@@ -13,6 +13,9 @@ The worker that claims an item is the one that runs it and holds its lease
 A drain whose batch came back full asks for another drain before running it, so idle workers
 join in while there is a backlog; the batch size adapts so one batch takes about
 ``WORKQUEUE_BATCH_TARGET_SECONDS`` (many no-op items per batch, one slow ingest per batch).
+
+When the cluster stops (``workqueue.shutdown``, set on SIGTERM by ``workqueue.cluster``) a drain
+claims nothing more: the item running finishes and the rest of its batch is handed back unspent.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from workqueue.manifest import manifest_has_stage
 from workqueue.models import Execution, ExecutionOutcome, WorkerHeartbeat, WorkItem
 from workqueue.outcomes import Success, complete_batch, record_dependency_wait, record_failure
 from workqueue.pipelines import PipelineContext, PipelineResult, registry
+from workqueue.shutdown import stop_requested
 from workqueue.states import Event, sources_of, target_of
 
 logger = logging.getLogger(__name__)
@@ -153,9 +157,10 @@ def _run_one(item: WorkItem, worker_id: str) -> Success | None:
 
 @dataclass
 class DrainSummary:
-    claimed: int = 0
+    claimed: int = 0  # items started here (claimed and not handed back)
     completed: int = 0
     batches: int = 0
+    released: int = 0  # items claimed but handed back unstarted because the cluster stopped
     stopped_by: str = "empty"
 
 
@@ -165,19 +170,36 @@ def drain(
     time_budget: float | None = None,
     max_items: int | None = None,
 ) -> DrainSummary:
-    """Claim and run due items until none is due, the time budget is spent or max_items ran."""
+    """Claim and run due items until none is due, the time budget is spent, max_items ran or
+    the cluster is stopping.
+
+    A stopping cluster (``workqueue.shutdown``) claims nothing more: the item running finishes,
+    the rest of its batch goes back to PENDING without spending an attempt, and no further
+    drain is requested. A drain that django-q2 had fetched before the stop returns at once.
+    """
     worker_id = worker_id or worker_identity()
+    summary = DrainSummary()
     drain_started()
+    if stop_requested():
+        summary.stopped_by = "shutdown"
+        return summary
     budget = settings.WORKQUEUE_DRAIN_SECONDS if time_budget is None else time_budget
     deadline = time.monotonic() + budget
+    # Past the budget a drain carries on only when no other drain could be queued (the broker
+    # is down), and never close to django-q2's task timeout, which would kill it mid-item.
+    last_call = time.monotonic() + max(budget, settings.WORKQUEUE_TASK_TIMEOUT_SECONDS / 2)
     batch_size = 1
-    summary = DrainSummary()
     with LeaseKeeper(worker_id) as keeper:
         keeper.beat()
         while True:
-            if time.monotonic() >= deadline:
-                summary.stopped_by = "time budget"
+            if stop_requested():
+                summary.stopped_by = "shutdown"
                 break
+            if time.monotonic() >= deadline:
+                if time.monotonic() >= last_call or not _due_work_left() or _hand_over():
+                    summary.stopped_by = "time budget"
+                    break
+                deadline = time.monotonic() + budget
             limit = (
                 batch_size if max_items is None else min(batch_size, max_items - summary.claimed)
             )
@@ -188,26 +210,78 @@ def drain(
             if not items:
                 break
             if len(items) == batch_size and max_items is None:
-                request_drain()  # more is probably due: let an idle worker join in
+                _hand_over()  # more is probably due: let an idle worker join in
             execution_ids = [i.current_execution_id for i in items if i.current_execution_id]
             keeper.hold(execution_ids)
             started = time.monotonic()
-            successes = [s for s in (_run_one(item, worker_id) for item in items) if s]
+            successes, unstarted = _run_batch(items, worker_id)
             summary.completed += complete_batch(successes)
+            summary.released += release_claims(unstarted)
             keeper.release(execution_ids)
-            summary.claimed += len(items)
+            ran = len(items) - len(unstarted)
+            summary.claimed += ran
             summary.batches += 1
-            batch_size = _next_batch_size(len(items), time.monotonic() - started)
-        if (
-            summary.stopped_by == "time budget"
-            and WorkItem.objects.claimable(timezone.now()).exists()
-        ):
-            request_drain()
+            batch_size = _next_batch_size(ran, time.monotonic() - started)
     if summary.completed:
         WorkerHeartbeat.objects.filter(worker=worker_id).update(
             items_completed=F("items_completed") + summary.completed
         )
     return summary
+
+
+def _run_batch(items: list[WorkItem], worker_id: str) -> tuple[list[Success], list[WorkItem]]:
+    """Run the claimed items in order; returns the successes and the items left unstarted
+    because the cluster began stopping."""
+    successes = []
+    for index, item in enumerate(items):
+        if stop_requested():
+            return successes, items[index:]
+        success = _run_one(item, worker_id)
+        if success:
+            successes.append(success)
+    return successes, []
+
+
+def release_claims(items: list[WorkItem]) -> int:
+    """Hand back items claimed here and never started: PENDING, attempt not spent.
+
+    The claim's Execution row is deleted rather than marked: no pipeline code ran, so it was
+    no attempt, and ``attempt_count`` keeps counting attempts started. The row lock taken here
+    (and the execution ids in the WHERE clause) keep a reaper that got there first from being
+    undone.
+    """
+    execution_ids = [i.current_execution_id for i in items if i.current_execution_id]
+    if not execution_ids:
+        return 0
+    with transaction.atomic():
+        owned = list(
+            WorkItem.objects.select_for_update()
+            .filter(state__in=sources_of(Event.RELEASE), current_execution_id__in=execution_ids)
+            .values_list("current_execution_id", flat=True)
+        )
+        if not owned:
+            return 0
+        released = WorkItem.objects.release_unstarted(execution_ids=owned, now=timezone.now())
+        Execution.objects.filter(pk__in=owned).delete()
+    logger.info("stopping: handed back %d claimed item(s) that had not started", released)
+    return released
+
+
+def _due_work_left() -> bool:
+    return WorkItem.objects.claimable(timezone.now()).exists()
+
+
+def _hand_over() -> bool:
+    """Ask for another drain; False when none could be queued (the broker is unreachable).
+
+    A debounced request (a drain is already waiting) counts as handed over.
+    """
+    try:
+        request_drain()
+    except Exception:  # the broker is down: this drain must not die with items claimed
+        logger.exception("could not queue another drain; carrying on in this one")
+        return False
+    return True
 
 
 def _next_batch_size(ran: int, seconds: float) -> int:

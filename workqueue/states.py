@@ -35,6 +35,7 @@ class Event(enum.Enum):
     CANCEL = "cancel"
     RETRY = "retry"
     REPROCESS = "reprocess"
+    RELEASE = "release"
 
     @property
     def verb(self) -> str:
@@ -55,6 +56,7 @@ _WORDING = {
     Event.CANCEL: ("cancel", "cancelled"),
     Event.RETRY: ("retry", "retried"),
     Event.REPROCESS: ("reprocess", "reprocessed"),
+    Event.RELEASE: ("release", "released"),
 }
 
 # event -> (states it may start from, state it leads to)
@@ -69,6 +71,8 @@ TRANSITIONS: dict[Event, tuple[frozenset[WorkState], WorkState]] = {
     Event.CANCEL: (frozenset({WorkState.PENDING, WorkState.RETRY_WAIT}), WorkState.CANCELLED),
     Event.RETRY: (frozenset({WorkState.FAILED, WorkState.CANCELLED}), WorkState.PENDING),
     Event.REPROCESS: (FINISHED_STATES, WorkState.PENDING),
+    # A stopping worker hands back the items it claimed but did not start (no attempt spent).
+    Event.RELEASE: (frozenset({WorkState.RUNNING}), WorkState.PENDING),
 }
 
 

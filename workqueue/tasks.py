@@ -10,7 +10,8 @@ from workqueue import leases, runner
 
 
 def drain_queue() -> dict[str, Any]:
-    """Claim and run due work items; queued after enqueues and by the one-minute schedule."""
+    """Claim and run due work items; queued after enqueues, when a cluster starts and by the
+    one-minute schedule."""
     return runner.drain_task()
 
 

@@ -11,13 +11,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.db.models import Count
 
+from tests.clusters import ROOT, database_url, wait_for
 from workqueue.dispatch import request_drain
 from workqueue.leases import reap_expired_leases
 from workqueue.models import Execution, WorkItem
@@ -25,66 +23,6 @@ from workqueue.services import Actor, EnqueueRequest, work_item_enqueue, work_it
 from workqueue.states import WorkState
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return (
-        f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-        f"/{db['NAME']}"
-    )
-
-
-@pytest.fixture
-def start_cluster(transactional_db, tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
-    processes: list[subprocess.Popen] = []
-
-    def start(workers: int = 2, **env_overrides: str) -> subprocess.Popen:
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "DJANGO_SETTINGS_MODULE": "marketspine.settings_test",
-            "WORKQUEUE_PIPELINE_MODULES": "tests.pipelines",
-            "QCLUSTER_WORKERS": str(workers),
-            "QCLUSTER_POLL_SECONDS": "0.05",
-            "PYTHONUNBUFFERED": "1",
-            **env_overrides,
-        }
-        log = open(tmp_path / f"qcluster-{len(processes)}.log", "w")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        processes.append(process)
-        return process
-
-    yield start
-
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def test_four_worker_processes_run_2000_items_exactly_once(start_cluster):
@@ -191,7 +129,7 @@ def test_the_redis_broker_carries_the_work_when_selected(start_cluster):
     env = {
         **os.environ,
         **broker,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "marketspine.settings_test",
         "WORKQUEUE_KICK_ON_ENQUEUE": "true",
     }

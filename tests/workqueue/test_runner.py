@@ -185,9 +185,9 @@ def test_reaper_recovers_an_item_whose_lease_expired():
     with time_machine.travel(MONDAY, tick=False) as clock:
         item = enqueue(pipeline="produce_first")
         claim_one(worker_id="dead-host:7")
-        clock.shift(timedelta(minutes=29))
-        assert reap_expired_leases() == []  # still within its 30-minute lease
-        clock.shift(timedelta(minutes=2))
+        clock.shift(timedelta(seconds=59))
+        assert reap_expired_leases() == []  # still within its one-minute lease (the default)
+        clock.shift(timedelta(seconds=2))
         assert reap_expired_leases() == [item.pk]
         item.refresh_from_db()
         assert (item.state, item.attempt_count, item.locked_by) == (WorkState.RETRY_WAIT, 1, None)
@@ -206,12 +206,12 @@ def test_heartbeat_keeps_a_long_run_from_being_reaped():
         claimed = claim_one(worker_id="busy-host:1")
         keeper = LeaseKeeper("busy-host:1", interval=3600)
         keeper.hold([claimed.current_execution_id])
-        for _ in range(6):  # three hours of work, beating every 20 minutes
-            clock.shift(timedelta(minutes=20))
+        for _ in range(40):  # ten minutes of work, beating every 15 seconds (the default)
+            clock.shift(timedelta(seconds=15))
             assert keeper.beat() == 1
             assert reap_expired_leases() == []
         keeper.release([claimed.current_execution_id])
-        clock.shift(timedelta(minutes=31))
+        clock.shift(timedelta(seconds=61))
         assert keeper.beat() == 0
         assert reap_expired_leases() == [item.pk]
 
@@ -224,7 +224,7 @@ def test_a_reaped_item_is_not_completed_by_its_late_worker():
     with time_machine.travel(MONDAY, tick=False) as clock:
         enqueue(pipeline="produce_first")
         late = claim_one(worker_id="slow:1")
-        clock.shift(timedelta(minutes=31))
+        clock.shift(timedelta(seconds=61))
         reap_expired_leases()
         clock.shift(timedelta(minutes=5))
         fresh = claim_one(worker_id="fast:2")
@@ -237,7 +237,7 @@ def test_exhausted_attempts_after_lease_expiry_end_failed():
     with time_machine.travel(MONDAY, tick=False) as clock:
         item = enqueue(pipeline="produce_first", max_attempts=1)
         claim_one()
-        clock.shift(timedelta(minutes=31))
+        clock.shift(timedelta(seconds=61))
         reap_expired_leases()
         item.refresh_from_db()
     assert (item.state, item.attempt_count) == (WorkState.FAILED, 1)

@@ -15,6 +15,8 @@ EXPECTED = {
     Event.CANCEL: ({S.PENDING, S.RETRY_WAIT}, S.CANCELLED),
     Event.RETRY: ({S.FAILED, S.CANCELLED}, S.PENDING),
     Event.REPROCESS: ({S.COMPLETE, S.FAILED, S.CANCELLED}, S.PENDING),
+    # a stopping worker hands back what it claimed and never started
+    Event.RELEASE: ({S.RUNNING}, S.PENDING),
 }
 
 
