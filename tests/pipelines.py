@@ -28,6 +28,11 @@ def _positive(value: int, partition_key: Mapping[str, Any]) -> None:
         raise ValueError(f"must be at least 1, not {value}")
 
 
+def _not_negative(value: float, partition_key: Mapping[str, Any]) -> None:
+    if value < 0:
+        raise ValueError(f"must not be negative, not {value}")
+
+
 @register_pipeline(
     domain=DOMAIN,
     name="produce_first",
@@ -102,14 +107,19 @@ def ranged(context: PipelineContext) -> PipelineResult:
     return PipelineResult(rows_written=1)
 
 
-@register_pipeline(domain=DOMAIN, name="stops_cluster", partition_keys=["week"])
+@register_pipeline(domain=DOMAIN, name="stops_cluster", partition_keys=["week"], params={})
 def stops_cluster(context: PipelineContext) -> PipelineResult:
     """Asks the cluster to stop while it runs, as a SIGTERM arriving mid-item would."""
     request_stop()
     return PipelineResult(rows_written=1)
 
 
-@register_pipeline(domain=DOMAIN, name="sql_sleep", partition_keys=["week"])
+@register_pipeline(
+    domain=DOMAIN,
+    name="sql_sleep",
+    partition_keys=["week"],
+    params={"seconds": Param(float, check=_not_negative)},
+)
 def sql_sleep(context: PipelineContext) -> PipelineResult:
     """Holds one SQL statement for params.seconds (PostgreSQL's pg_sleep): a long query that
     keeps the worker's main thread, and its database connection, busy throughout."""
