@@ -39,6 +39,25 @@ def capture_ids_for_reading(
     return chosen.values("capture_id")
 
 
+def _chosen_capture_ids(
+    *, stage: str, week_ending: date | None, tier: str | None, as_of: datetime | None
+) -> list[str] | models.QuerySet:
+    """The capture ids to read: values for one week, a subquery for many.
+
+    One week has at most one chosen capture per tier. As values, PostgreSQL reads only their
+    partitions (pruned when the query is planned), and the filter applies below the window of
+    the symbol venue share view instead of after it. Across weeks there is one per week and
+    tier (1,560 in ten years), and PostgreSQL estimates a list of values against every
+    partition it keeps: planning grows with partitions times ids, seconds for ten years even
+    when the answer is one symbol's few rows. As a subquery (a semi-join with the small
+    captures table) it grows with the partitions only.
+    """
+    chosen = capture_ids_for_reading(stage=stage, week_ending=week_ending, tier=tier, as_of=as_of)
+    if week_ending is None:
+        return chosen
+    return list(chosen.values_list("capture_id", flat=True))
+
+
 def dataset_rows_for_reading(
     model: type[models.Model],
     *,
@@ -64,14 +83,10 @@ def dataset_rows_for_reading(
             raise CaptureNotFound(f"no complete {stage} capture {capture_id!r}")
         rows = model.objects.filter(capture_id=capture_id)
     else:
-        chosen = capture_ids_for_reading(
-            stage=stage, week_ending=week_ending, tier=tier, as_of=as_of
-        )
-        # The chosen ids as values, not a subquery: PostgreSQL then reads only their partitions
-        # (pruned when the query is planned), and the filter applies below the window of the
-        # symbol venue share view instead of after it.
         rows = model.objects.filter(
-            capture_id__in=list(chosen.values_list("capture_id", flat=True))
+            capture_id__in=_chosen_capture_ids(
+                stage=stage, week_ending=week_ending, tier=tier, as_of=as_of
+            )
         )
     if week_ending is not None:
         rows = rows.filter(week_ending=week_ending)
