@@ -53,59 +53,37 @@ WHERE d.capture_id IN (
 """
 
 
-def _symbol_venue_shares(name: str, captures: str, *, replace: bool = False) -> str:
+def _symbol_venue_shares(name: str, captures: str) -> str:
     """A view of the symbol venue shares of the normalized captures ``captures`` selects.
 
     ``id`` is the normalized row's (NULL on PostgreSQL, see ``finra.partitions``). Sums of
     integers are cast before dividing (PostgreSQL sums bigints as numeric); a zero total
-    gives shares of 0. ``captures`` is an ``IN (...)`` list or subquery; with ``replace``
-    (PostgreSQL) the statement is ``CREATE OR REPLACE``.
+    gives shares of 0.
     """
     total = "CAST(SUM(n.share_quantity) OVER symbol_rows AS DOUBLE PRECISION)"
-    create = "CREATE OR REPLACE VIEW" if replace else "CREATE VIEW"
     return f"""
-{create} {name} AS
+CREATE VIEW {name} AS
 SELECT n.id, n.capture_id, n.captured_at, n.week_ending, n.tier, n.symbol, n.venue_key,
        n.share_quantity,
        CASE WHEN {total} = 0 THEN 0.0
             ELSE CAST(n.share_quantity AS DOUBLE PRECISION) / {total} END AS share
 FROM {NORMALIZED_TABLE} n
-WHERE {captures}
+WHERE n.capture_id IN ({captures})
 WINDOW symbol_rows AS (PARTITION BY n.capture_id, n.week_ending, n.tier, n.symbol)
 """
 
 
-_VENUE_SHARE_CAPTURES = (
-    f"SELECT c.capture_id FROM {CAPTURES_TABLE} c"
-    " WHERE c.stage = 'VENUE_SHARE' AND c.status = 'complete'"
-)
-_LATEST_VENUE_SHARE_CAPTURES = (
-    f"SELECT l.capture_id FROM {CAPTURES_TABLE}_latest l WHERE l.stage = 'VENUE_SHARE'"
-)
 SYMBOL_VENUE_SHARE_VIEW = _symbol_venue_shares(
-    SYMBOL_VENUE_SHARE, f"n.capture_id IN ({_VENUE_SHARE_CAPTURES})"
+    SYMBOL_VENUE_SHARE,
+    f"SELECT c.capture_id FROM {CAPTURES_TABLE} c"
+    " WHERE c.stage = 'VENUE_SHARE' AND c.status = 'complete'",
 )
 # Its _latest view applies the latest-capture rule below the window, so the window only
 # ever sees the latest captures' rows.
 SYMBOL_VENUE_SHARE_LATEST_VIEW = _symbol_venue_shares(
-    f"{SYMBOL_VENUE_SHARE}_latest", f"n.capture_id IN ({_LATEST_VENUE_SHARE_CAPTURES})"
+    f"{SYMBOL_VENUE_SHARE}_latest",
+    f"SELECT l.capture_id FROM {CAPTURES_TABLE}_latest l WHERE l.stage = 'VENUE_SHARE'",
 )
-# PostgreSQL (migration 0012_history_reads): the captures as an array their subquery builds
-# once (an init plan), not a semi-join. A read across weeks keeps every normalized partition
-# (one per capture, 1,560 in ten years), and a semi-join is planned per partition: about ten
-# times the planning of the bare scan, seconds for one symbol's ten years.
-SYMBOL_VENUE_SHARE_VIEWS_PG = [
-    _symbol_venue_shares(
-        SYMBOL_VENUE_SHARE,
-        f"n.capture_id = ANY(ARRAY({_VENUE_SHARE_CAPTURES}))",
-        replace=True,
-    ),
-    _symbol_venue_shares(
-        f"{SYMBOL_VENUE_SHARE}_latest",
-        f"n.capture_id = ANY(ARRAY({_LATEST_VENUE_SHARE_CAPTURES}))",
-        replace=True,
-    ),
-]
 
 
 def _tables_now() -> dict[str, str]:

@@ -65,7 +65,9 @@ def _chosen_captures(
     of values against each partition (planning grows with partitions times ids: seconds for
     ten years, for one symbol's few rows), and plans a semi-join with the captures per
     partition too (ten times the planning of the bare scan); an array from a subquery that
-    runs once is neither, so planning grows with the partitions only.
+    runs once is neither, so planning grows with the partitions only. (The symbol venue share
+    views keep their semi-join: as an array it would be checked element by element on every
+    row, five times slower for one week's 5,000 rows.)
     """
     chosen = capture_ids_for_reading(stage=stage, week_ending=week_ending, tier=tier, as_of=as_of)
     if week_ending is not None:
