@@ -10,8 +10,10 @@ optionally among those captured at or before ``as_of``.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from django.db import models
+from django.db import connection, models
+from django.db.models import F, Func, Q, Subquery
 
 from finra.models import Capture
 from finra.selectors import CaptureNotFound
@@ -39,6 +41,42 @@ def capture_ids_for_reading(
     return chosen.values("capture_id")
 
 
+class _InArrayOf(Func):
+    """``column = ANY(ARRAY(subquery))``: the subquery runs once (an init plan), and its array
+    filters the rows."""
+
+    output_field = models.BooleanField()
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+        column, subquery = (compiler.compile(e) for e in self.get_source_expressions())
+        return f"{column[0]} = ANY(ARRAY{subquery[0]})", (*column[1], *subquery[1])
+
+
+def _chosen_captures(
+    *, stage: str, week_ending: date | None, tier: str | None, as_of: datetime | None
+) -> Q | Func:
+    """The filter on ``capture_id`` that keeps the chosen captures: values for one week, the
+    captures' query for many.
+
+    One week has at most one chosen capture per tier. As values, PostgreSQL reads only their
+    partitions (pruned when the query is planned), and the filter applies below the window of
+    the symbol venue share view instead of after it. Across weeks there is one per week and
+    tier (1,560 in ten years) and every partition is read anyway. PostgreSQL estimates a list
+    of values against each partition (planning grows with partitions times ids: seconds for
+    ten years, for one symbol's few rows), and plans a semi-join with the captures per
+    partition too (ten times the planning of the bare scan); an array from a subquery that
+    runs once is neither, so planning grows with the partitions only. (The symbol venue share
+    views keep their semi-join: as an array it would be checked element by element on every
+    row, five times slower for one week's 5,000 rows.)
+    """
+    chosen = capture_ids_for_reading(stage=stage, week_ending=week_ending, tier=tier, as_of=as_of)
+    if week_ending is not None:
+        return Q(capture_id__in=list(chosen.values_list("capture_id", flat=True)))
+    if connection.vendor == "postgresql":
+        return _InArrayOf(F("capture_id"), Subquery(chosen))
+    return Q(capture_id__in=chosen)
+
+
 def dataset_rows_for_reading(
     model: type[models.Model],
     *,
@@ -64,14 +102,8 @@ def dataset_rows_for_reading(
             raise CaptureNotFound(f"no complete {stage} capture {capture_id!r}")
         rows = model.objects.filter(capture_id=capture_id)
     else:
-        chosen = capture_ids_for_reading(
-            stage=stage, week_ending=week_ending, tier=tier, as_of=as_of
-        )
-        # The chosen ids as values, not a subquery: PostgreSQL then reads only their partitions
-        # (pruned when the query is planned), and the filter applies below the window of the
-        # symbol venue share view instead of after it.
         rows = model.objects.filter(
-            capture_id__in=list(chosen.values_list("capture_id", flat=True))
+            _chosen_captures(stage=stage, week_ending=week_ending, tier=tier, as_of=as_of)
         )
     if week_ending is not None:
         rows = rows.filter(week_ending=week_ending)

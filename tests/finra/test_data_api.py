@@ -222,6 +222,36 @@ def test_latest_as_of_and_capture_id_after_a_restatement(restated_week, desk):
     assert VenueShareRow.objects.count() == 17
 
 
+def test_reads_across_weeks_take_each_weeks_own_version(restated_week, desk, place_file):
+    # A second week, captured once on DAY_1: read across weeks (no week_ending), every week
+    # gives its latest capture, or with as_of its newest at that time, never a superseded one.
+    earlier_week = "2025-11-07"
+    earlier_id = f"finra.otc_transparency:OTC:{earlier_week}:20251215"
+    place_file(earlier_week, "OTC", REAL_FILE)
+    with time_machine.travel(DAY_1, tick=False):
+        enqueue("ingest_week", {"week_ending": earlier_week, "tier": "OTC"}, params={"tier": "OTC"})
+        run_queue()
+
+    def versions(endpoint: str, **params) -> list[tuple[str, str]]:
+        count, rows = every_row(desk, endpoint, **params)
+        assert count == len(rows), (endpoint, params)
+        return sorted({(row["week_ending"], row["capture_id"]) for row in rows})
+
+    latest = [(earlier_week, earlier_id), (REAL_WEEK, NEW_ID)]
+    before_restatement = [(earlier_week, earlier_id), (REAL_WEEK, OLD_ID)]
+    for endpoint in ("hhi", "symbol-venue-share"):
+        assert versions(endpoint, symbol="AABB") == latest, endpoint
+        assert versions(endpoint, symbol="AABB", as_of="2025-12-31T00:00:00Z") == (
+            before_restatement
+        ), endpoint
+    assert versions("venue-share", tier="OTC") == latest
+    assert get(desk, "venue-share", tier="OTC")["count"] == 9 + 8  # ARCA left in the restatement
+    assert versions("venue-share", as_of="2025-12-31T00:00:00Z") == before_restatement
+    assert get(desk, "hhi", symbol="AABB", tier="OTC")["results"][1]["hhi"] == pytest.approx(
+        0.988203, abs=1e-6
+    )
+
+
 def test_captures_filters(real_week, desk):
     every = get(desk, "captures", week_ending=REAL_WEEK, tier="OTC")["results"]
     assert [c["stage"] for c in every] == [
