@@ -16,7 +16,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser.conftest import log_in
 from tests.console import PASSWORD, busy_queue, failed_items, role_user
-from workqueue.models import AuditEvent, WorkItem
+from workqueue.models import AuditEvent, AuditOutcome, WorkItem
 from workqueue.states import WorkState
 
 # Serialized like every live-server test: a plain transactional teardown re-creates content
@@ -84,7 +84,9 @@ def test_a_viewer_sees_no_buttons_and_a_forged_post_is_refused(browser):
     )
     assert status == 403
     assert WorkItem.objects.get(pk=item.pk).state == WorkState.FAILED
-    assert not AuditEvent.objects.filter(action="retry").exists()
+    # The attempt is on the record as refused; nothing was retried.
+    retries = AuditEvent.objects.filter(action="retry", work_item=item)
+    assert list(retries.values_list("outcome", flat=True)) == [AuditOutcome.REFUSED]
 
 
 def test_an_auditor_filters_the_audit_log_and_downloads_the_csv(browser):
