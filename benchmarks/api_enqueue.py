@@ -65,12 +65,14 @@ def setup_django() -> str:
     django.setup()
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
+
+    from workqueue.services import Actor
+    from workqueue.tokens import api_token_create
 
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("bench")
     user.groups.add(Group.objects.get(name="data_ops"))
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user, name="benchmark", actor=Actor.system("benchmark"))[1]
 
 
 def wipe() -> None:
