@@ -18,7 +18,7 @@ requests/s, p50/p99 latency, bulk items/s, and the ratios api/baseline (target >
 api bulk time / bulk_create time (target <= 3).
 
 Needs PostgreSQL at BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432); it drops and
-creates the database marketspine_bench_api. No qcluster runs, so the server has
+creates the database marketspine_bench_api (BENCH_API_DB names another). No qcluster runs, so the server has
 WORKQUEUE_KICK_ON_ENQUEUE=false (enqueue would otherwise queue a drain task for nobody).
 """
 
@@ -41,7 +41,7 @@ from bench_db import DEFAULT_SERVER, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = DEFAULT_SERVER.rstrip("/")
-DB_NAME = "marketspine_bench_api"
+DB_NAME = os.environ.get("BENCH_API_DB", "marketspine_bench_api")
 DOMAIN, PIPELINE = "workqueue.diagnostics", "noop"
 
 SERVER_ENV = {

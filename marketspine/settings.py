@@ -153,7 +153,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django-q": {"level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper()}},
+    "loggers": {
+        "django-q": {"level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper()},
+        # Lockouts are audited; axes' own INFO/WARNING per failed attempt is noise.
+        "axes": {"level": "ERROR"},
+    },
 }
 
 # --- Work queue -----------------------------------------------------------------------------

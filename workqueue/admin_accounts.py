@@ -121,6 +121,24 @@ def rotate_tokens(
     return _keys_page(request, modeladmin, issued)
 
 
+def _name_taken(user: Any, name: str, token: ApiToken | None) -> bool:
+    others = ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True)
+    return others.exclude(pk=token.pk).exists() if token is not None else others.exists()
+
+
+class ApiTokenAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        user, name = data.get("user"), data.get("name")
+        if user is not None and name and _name_taken(user, name, None):
+            self.add_error("name", f"{user} already has a token named {name!r}; rotate it.")
+        return data
+
+
 class ApiTokenChangeForm(forms.ModelForm):
     class Meta:
         model = ApiToken
@@ -129,8 +147,7 @@ class ApiTokenChangeForm(forms.ModelForm):
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
         token = self.instance
-        others = ApiToken.objects.filter(user=token.user, name=name, revoked_at__isnull=True)
-        if token.revoked_at is None and others.exclude(pk=token.pk).exists():
+        if token.revoked_at is None and _name_taken(token.user, name, token):
             raise forms.ValidationError(f"{token.user} already has a token named {name!r}.")
         return name
 
@@ -162,6 +179,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             kwargs["form"] = ApiTokenChangeForm
             kwargs["fields"] = ["name", "expires_at"]
         else:
+            kwargs["form"] = ApiTokenAddForm
             kwargs["fields"] = ["user", "name", "expires_at"]
         return super().get_form(request, obj, change=change, **kwargs)
 

@@ -35,14 +35,19 @@ def test_prints_a_working_key_that_is_stored_only_as_a_digest(operator):
     assert key not in {token.digest, token.prefix, token.name}
     event = AuditEvent.objects.get(action="api_token_create")
     assert event.source == "cli"
-    assert event.details == {"user": "ops", "name": "default", "prefix": key[:8], "expires_at": None}
+    assert event.details == {
+        "user": "ops",
+        "name": "default",
+        "prefix": key[:8],
+        "expires_at": None,
+    }
     assert key not in str(event.details)
 
 
 def test_an_existing_name_is_refused_without_rotate(operator):
     key = run("ops")
 
-    with pytest.raises(CommandError, match="already has a token named 'default'.*--rotate"):
+    with pytest.raises(CommandError, match=r"already has a token named 'default'.*--rotate"):
         run("ops")
     assert status_of(key) == 200
     assert ApiToken.objects.count() == 1
