@@ -18,8 +18,9 @@ requests/s, p50/p99 latency, bulk items/s, and the ratios api/baseline (target >
 api bulk time / bulk_create time (target <= 3).
 
 Needs PostgreSQL at BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432); it drops and
-creates the database marketspine_bench_api (BENCH_API_DB names another). No qcluster runs, so the server has
-WORKQUEUE_KICK_ON_ENQUEUE=false (enqueue would otherwise queue a drain task for nobody).
+creates the database marketspine_bench_api (BENCH_API_DB names another). No qcluster runs, so
+the server has WORKQUEUE_KICK_ON_ENQUEUE=false (enqueue would otherwise queue a drain task for
+nobody).
 """
 
 from __future__ import annotations
