@@ -102,7 +102,7 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
         "--log-level=warning",
     ]
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **SERVER_ENV})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # four workers boot slowly on a busy machine
     while time.monotonic() < deadline:
         try:
             requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)

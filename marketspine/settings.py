@@ -242,7 +242,7 @@ API_TOKEN_LAST_USED_INTERVAL_SECONDS = env_float(
 )
 # Requests per token (or per signed-in user) before 429; "off" disables. The default is far
 # above any cron job or benchmark: it stops a runaway script, not ordinary use.
-API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "1200/s")
+API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "36000/min")
 # Token first: an anonymous request gets 401 with "WWW-Authenticate: Token". Sessions serve the
 # browsable API and the docs page for staff logged in through the admin.
 REST_FRAMEWORK = {
