@@ -4,8 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# manage.py's development env file (see marketspine/env.py); production sets variables instead.
+ENV_FILE := .env
 
-.PHONY: run test lint venv migrate static demo worker serve screenshots clean
+.PHONY: run test lint venv dev-env migrate static demo worker serve screenshots clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +16,13 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
+
+# DEBUG=true and a fresh SECRET_KEY, so every manage.py command works after `make run` without
+# exporting anything. Written only when missing; a variable set in the environment still wins.
+$(ENV_FILE): | $(BIN)/.installed
+	@$(BIN)/python -c 'import sys; from pathlib import Path; from marketspine.env import write_development_env_file; write_development_env_file(Path(sys.argv[1])) and print(f"wrote {sys.argv[1]} (DEBUG=true, a new SECRET_KEY) for manage.py")' $(ENV_FILE)
+
+dev-env: $(ENV_FILE)
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -41,7 +50,7 @@ serve: venv
 	trap 'kill $$qpid 2>/dev/null; wait $$qpid 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-run: demo static serve
+run: dev-env demo static serve
 
 worker: venv
 	$(BIN)/python manage.py qcluster

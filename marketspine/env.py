@@ -1,17 +1,24 @@
-"""Strict readers for environment variables.
+"""Strict readers for environment variables, and the development env file.
 
 A bad value is an error at start-up, naming the variable, rather than a surprise at 3 a.m. when
-the first retry is computed.
+the first retry is computed. ``manage.py`` and ``marketspine.wsgi`` print it as one line (see
+:func:`configuration_error_line`), not as a traceback.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import dotenv
 from django.core.exceptions import ImproperlyConfigured
+
+#: Names the development env file ``manage.py`` reads; empty reads none. Default: ``.env`` at
+#: the project root, which ``make run`` writes when it is missing.
+ENV_FILE_VARIABLE = "MARKETSPINE_ENV_FILE"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -166,3 +173,61 @@ def database_config(url: str) -> dict[str, Any]:
         )
         database.setdefault("TEST", {})["NAME"] = env_str("TEST_DATABASE_NAME", "test_marketspine")
     return database
+
+
+def configuration_error_line(program: str, error: Exception) -> str:
+    """One line for stderr: what a cron mail or a pod's log shows of a start-up error."""
+    message = " ".join(str(error).split())
+    return f"{program}: configuration error: {message}\n"
+
+
+def env_file_path(project_dir: Path) -> Path | None:
+    """The development env file to read: ``MARKETSPINE_ENV_FILE``, else ``<project>/.env``;
+    ``None`` when the variable is set empty (production and tests say "no file")."""
+    raw = os.environ.get(ENV_FILE_VARIABLE)
+    if raw is None:
+        return project_dir / ".env"
+    if not raw.strip():
+        return None
+    return Path(raw).expanduser()
+
+
+def load_env_file(project_dir: Path) -> Path | None:
+    """Sets the variables of the development env file that the environment does not set.
+
+    The environment always wins, variable by variable, so a host that sets its configuration
+    (production, CI, a cron job) is never changed by a stray file; without the file nothing
+    happens. A file named by ``MARKETSPINE_ENV_FILE`` must exist. Values are taken literally:
+    no ``${VAR}`` expansion, so a secret may hold any character.
+    """
+    path = env_file_path(project_dir)
+    if path is None:
+        return None
+    if not path.is_file():
+        if os.environ.get(ENV_FILE_VARIABLE):
+            raise ImproperlyConfigured(f"{ENV_FILE_VARIABLE}={str(path)!r} is not a file")
+        return None
+    dotenv.load_dotenv(path, override=False, interpolate=False)
+    return path
+
+
+def write_development_env_file(path: Path) -> bool:
+    """Writes ``DEBUG=true`` and a fresh ``SECRET_KEY`` to ``path`` unless it exists.
+
+    For a laptop: ``manage.py`` then works without any variable set. The file is created
+    readable by its owner only, and never rewritten, so edits to it stay and sessions signed
+    with its key stay valid. Returns whether it wrote the file.
+    """
+    content = (
+        "# Written by `make run` for local development; manage.py reads it and a variable set\n"
+        "# in the environment wins. Never copy it to a server.\n"
+        "DEBUG=true\n"
+        f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
+    )
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(content)
+    return True

@@ -37,6 +37,8 @@ if not (DEBUG or TESTING) and SECRET_KEY == _DEV_SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# GET /healthz stays plain HTTP for probes even if LivenessMiddleware is moved down the stack.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 INSTALLED_APPS = [
     "marketspine.apps.MarketSpineAdminConfig",
@@ -58,6 +60,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # GET /healthz for probes that reach the pod by its IP over plain HTTP: answered before the
+    # host check and the https redirect below, which still apply to every other path.
+    "marketspine.liveness.LivenessMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves STATIC_ROOT (filled by collectstatic) under gunicorn with DEBUG off.
     "whitenoise.middleware.WhiteNoiseMiddleware",

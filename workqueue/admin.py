@@ -153,7 +153,15 @@ class AuditInline(admin.TabularInline):
     model = AuditEvent
     extra = 0
     can_delete = False
-    fields = ["occurred_at", "actor_name", "source", "action", "client_address", "details"]
+    fields = [
+        "occurred_at",
+        "actor_name",
+        "source",
+        "action",
+        "outcome",
+        "client_address",
+        "details",
+    ]
     readonly_fields = fields
     verbose_name_plural = "audit trail"
 
@@ -227,6 +235,12 @@ class WorkItemAdmin(admin.ModelAdmin):
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("workqueue.operate_workitem")
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        admin_views.refuse_changelist_action(request, self)
+        return super().changelist_view(request, extra_context)
 
     def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
@@ -459,8 +473,16 @@ class OccurredRangeFilter(admin.ListFilter):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["occurred_at", "actor_name", "source", "action", "work_item", "client_address"]
-    list_filter = [ActorFilter, "action", "source", OccurredRangeFilter]
+    list_display = [
+        "occurred_at",
+        "actor_name",
+        "source",
+        "action",
+        "outcome",
+        "work_item",
+        "client_address",
+    ]
+    list_filter = [ActorFilter, "action", "outcome", "source", OccurredRangeFilter]
     search_fields = ["actor_name", "action", "details", "=work_item__id", "client_address"]
     date_hierarchy = "occurred_at"
     list_select_related = ["work_item"]

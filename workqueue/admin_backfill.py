@@ -34,7 +34,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from workqueue.admin_views import admin_actor, can_operate
+from workqueue.admin_views import admin_actor, can_operate, record_refusal
 from workqueue.backfill import (
     OUTCOME_LABELS,
     BackfillOutcome,
@@ -174,6 +174,15 @@ def parse_selection(domain: str, values: Sequence[str]) -> list[BackfillRequest]
     return list(requests.values())
 
 
+def _refused_target(request: HttpRequest) -> dict[str, Any]:
+    """What a refused backfill asked for, from its form fields (text, kept short)."""
+    return {
+        name: request.POST[name][:200]
+        for name in ("pipeline", "start", "end", "reprocess", "domain")
+        if request.POST.get(name)
+    } | {"selected": len(request.POST.getlist("selected"))}
+
+
 @dataclass
 class BackfillPage:
     option_choices: Mapping[tuple[str, str], Sequence[str]] = field(default_factory=dict)
@@ -181,6 +190,8 @@ class BackfillPage:
 
     def view(self, request: HttpRequest, *, site: AdminSite) -> HttpResponse:
         if not can_operate(request):
+            if request.method == "POST":
+                record_refusal(request, action="backfill", target=_refused_target(request))
             raise PermissionDenied
         if request.method == "POST" and request.POST.getlist("selected"):
             return self._selection(request, site)

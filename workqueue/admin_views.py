@@ -13,15 +13,18 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from marketspine.api.csvsafe import csv_safe_row
 from workqueue import dashboard
+from workqueue.audit import audit_refusal
 from workqueue.exceptions import EnqueueError, WorkItemNotFound
-from workqueue.models import AuditSource, WorkItem
+from workqueue.models import AuditOutcome, AuditSource, WorkItem
 from workqueue.services import (
     Actor,
     EnqueueStatus,
@@ -52,6 +55,46 @@ def admin_actor(request: HttpRequest) -> Actor:
 
 def can_operate(request: HttpRequest) -> bool:
     return request.user.has_perm(OPERATE)
+
+
+def record_refusal(
+    request: HttpRequest,
+    *,
+    action: str,
+    work_item_id: int | None = None,
+    target: dict[str, Any] | None = None,
+) -> None:
+    """An admin write this signed-in user may not make, in the audit log (outcome refused)."""
+    if not request.user.is_authenticated:
+        return
+    audit_refusal(
+        actor=admin_actor(request),
+        action=action,
+        outcome=AuditOutcome.REFUSED,
+        work_item_id=work_item_id,
+        details={
+            "method": request.method,
+            "path": request.path,
+            "status": 403,
+            "code": "permission_denied",
+            "message": f"needs the {OPERATE} permission",
+            "target": target or {},
+        },
+    )
+
+
+def refuse_changelist_action(request: HttpRequest, model_admin: ModelAdmin) -> None:
+    """Django leaves out of the list the actions a user may not run, and ignores a POST of
+    one anyway; such a POST is an attempt all the same: audit it and say so on the page."""
+    name = request.POST.get("action", "") if request.method == "POST" else ""
+    declared = {getattr(action, "__name__", action) for action in model_admin.actions or ()}
+    if name not in declared or name in model_admin.get_actions(request):
+        return
+    selected = request.POST.getlist(ACTION_CHECKBOX_NAME)[:100]
+    record_refusal(request, action=name, target={"selected": selected})
+    model_admin.message_user(
+        request, f"You may not run {name!r}: it needs the operate permission.", messages.ERROR
+    )
 
 
 def item_actions(request: HttpRequest, item: WorkItem) -> list[tuple[str, str]]:
@@ -169,12 +212,13 @@ def work_item_action(
     request: HttpRequest, object_id: str, *, action: str, model_admin: ModelAdmin
 ) -> HttpResponseRedirect:
     """Retry, cancel or reprocess one item, then go back where the button was."""
-    if not can_operate(request):
-        raise PermissionDenied
     try:
         item_id = int(object_id)
     except ValueError:
         raise PermissionDenied from None
+    if not can_operate(request):
+        record_refusal(request, action=action, work_item_id=item_id)
+        raise PermissionDenied
     try:
         if action == "retry":
             item = work_item_retry(item_id=item_id, actor=admin_actor(request))
@@ -221,6 +265,7 @@ AUDIT_CSV_COLUMNS = [
     "actor_name",
     "source",
     "action",
+    "outcome",
     "work_item_id",
     "client_address",
     "details",
@@ -233,7 +278,11 @@ class _Echo:
 
 
 def audit_events_csv(request: HttpRequest, *, model_admin: ModelAdmin) -> StreamingHttpResponse:
-    """The audit changelist as CSV, with the filters and search of the page it was asked from."""
+    """The audit changelist as CSV, with the filters and search of the page it was asked from.
+
+    Names and details come from users (a refused sign-in records the username tried), so
+    every row goes through ``csv_safe_row``: no cell opens as a formula in a spreadsheet.
+    """
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     changelist = model_admin.get_changelist_instance(request)
@@ -242,6 +291,7 @@ def audit_events_csv(request: HttpRequest, *, model_admin: ModelAdmin) -> Stream
         "actor_name",
         "source",
         "action",
+        "outcome",
         "work_item_id",
         "client_address",
         "details",
@@ -252,11 +302,13 @@ def audit_events_csv(request: HttpRequest, *, model_admin: ModelAdmin) -> Stream
         yield writer.writerow(AUDIT_CSV_COLUMNS)
         for occurred_at, *middle, details in rows.iterator(chunk_size=2000):
             yield writer.writerow(
-                [
-                    occurred_at.isoformat(),
-                    *("" if v is None else v for v in middle),
-                    json.dumps(details, sort_keys=True),
-                ]
+                csv_safe_row(
+                    [
+                        occurred_at.isoformat(),
+                        *("" if v is None else v for v in middle),
+                        json.dumps(details, sort_keys=True),
+                    ]
+                )
             )
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")

@@ -18,6 +18,8 @@ class WorkqueueConfig(AppConfig):
         import_module("workqueue.diagnostics")
         # Sign-ins, sign-outs and refused sign-ins go to the audit log.
         connect_auth_signals()
+        # So do API writes refused with 403 or 409.
+        import_module("workqueue.api.refusals").connect_refusal_signal()
         # Extra pipeline modules (plugins, test doubles) named by WORKQUEUE_PIPELINE_MODULES.
         for module in settings.WORKQUEUE_PIPELINE_MODULES:
             import_module(module)

@@ -344,6 +344,14 @@ class AuditSource(models.TextChoices):
     SYSTEM = "system", "System"
 
 
+class AuditOutcome(models.TextChoices):
+    """How the attempt an event records ended: done, or refused before it changed anything."""
+
+    DONE = "done", "Done"
+    REFUSED = "refused", "Refused (no permission)"
+    CONFLICT = "conflict", "Conflict (not allowed in its state)"
+
+
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def update(self, **kwargs: Any) -> int:
         raise TypeError("the audit log is append-only: audit events cannot be updated")
@@ -362,6 +370,9 @@ class AuditEvent(models.Model):
     actor_name = models.CharField(max_length=150, help_text="Username at the time, or 'system'.")
     source = models.CharField(max_length=10, choices=AuditSource.choices)
     action = models.CharField(max_length=50)
+    outcome = models.CharField(
+        max_length=10, choices=AuditOutcome.choices, default=AuditOutcome.DONE, db_index=True
+    )
     work_item = models.ForeignKey(
         WorkItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
     )

@@ -15,6 +15,7 @@ from django.utils import timezone
 from workqueue.models import Execution, ExecutionOutcome, WorkItem
 from workqueue.pipelines import PipelineResult
 from workqueue.policy import RetryPolicy
+from workqueue.redaction import redact
 from workqueue.states import Event, IllegalTransition, sources_of
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,12 @@ def record_failure(
     duration: float | None,
     now: datetime,
 ) -> None:
-    """A failed attempt: RETRY_WAIT with backoff, or FAILED when ``final`` or out of attempts."""
+    """A failed attempt: RETRY_WAIT with backoff, or FAILED when ``final`` or out of attempts.
+
+    The error and traceback are redacted (``workqueue.redaction``) before they are stored or
+    logged: viewers read them, and an exception's message may quote a URL's password.
+    """
+    error, trace = redact(error) or "", redact(trace)
     execution_id = item.current_execution_id
     assert execution_id is not None
     retry_at = None if final else _retry_at(item, now)
@@ -64,6 +70,7 @@ def record_failure(
 
 def record_dependency_wait(item: WorkItem, *, reason: str, duration: float, now: datetime) -> None:
     """Upstream stage missing: wait without spending an attempt, up to the wait limit."""
+    reason = redact(reason) or ""
     execution_id = item.current_execution_id
     assert execution_id is not None
     limit = timedelta(seconds=settings.WORKQUEUE_DEPENDENCY_WAIT_LIMIT_SECONDS)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework_csv.renderers import CSVStreamingRenderer
 
+from marketspine.api.csvsafe import csv_safe_row
 from marketspine.api.errors import ApiError
 
 
@@ -12,11 +16,16 @@ class FinraCSVRenderer(CSVStreamingRenderer):
     """``text/csv`` with a header row of the endpoint's fields, in the JSON field order.
 
     Views stream it (StreamingHttpResponse) instead of returning a DRF Response, so an export
-    of every matching row never sits in memory at once.
+    of every matching row never sits in memory at once. Text cells that a spreadsheet would
+    run as a formula (a symbol ``=1+1``) are quoted by ``marketspine.api.csvsafe``.
     """
 
     media_type = "text/csv"
     format = "csv"
+
+    def tablize(self, data: Any, header: Any = None, labels: Any = None) -> Iterator[list[Any]]:
+        for row in super().tablize(data, header=header, labels=labels):
+            yield csv_safe_row(row)
 
 
 #: What ``?format=`` may ask for; the browsable API is reached with a browser's Accept header.

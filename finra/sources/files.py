@@ -8,6 +8,7 @@ the check, so neither a traversal nor a symlink can reach the rest of the disk.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def resolve_inside_data_dir(file_path: str) -> Path:
     resolved = candidate.resolve()
     if not resolved.is_relative_to(root):
         raise SourceRefused(
-            f"params.file_path {file_path!r} resolves outside FINRA_DATA_DIR ({root}); "
+            f"params.file_path {file_path!r} resolves outside FINRA_DATA_DIR; "
             "only files inside the data directory may be read"
         )
     return resolved
@@ -55,16 +56,39 @@ def read_week_file(*, week_ending: date, tier: str, file_path: str | None = None
     if file_path:
         path = resolve_inside_data_dir(file_path)
         if not path.is_file():
-            raise SourceRefused(f"params.file_path {file_path!r} not found in {root}")
+            raise SourceRefused(f"params.file_path {file_path!r} not found in FINRA_DATA_DIR")
     else:
         relative = sample_file_name(week_ending, tier)
         path = resolve_inside_data_dir(relative)
         if not path.is_file():
             raise NotPublishedYet(
-                f"file {root / relative} not found; {_PUBLICATION_HINT[Tier(tier)]}"
+                f"file {shown_path(path)} not found; {_PUBLICATION_HINT[Tier(tier)]}"
             )
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise SourceError(f"cannot read {shown_path(path)}: {exc.strerror or exc}") from None
     return SourceContent(data=data, origin=f"file:{path.relative_to(root).as_posix()}")
+
+
+# --- what errors show -------------------------------------------------------------------------
+
+#: How messages name the data directory: the setting, not where it is on the server's disk.
+DATA_DIR_NAME = "FINRA_DATA_DIR"
+
+
+def shown_path(path: Path) -> str:
+    """A path inside the data directory as errors show it: ``FINRA_DATA_DIR/<week>/OTC.psv``."""
+    return f"{DATA_DIR_NAME}/{path.relative_to(data_dir()).as_posix()}"
+
+
+def hide_data_dir(text: str) -> str:
+    """The work queue's redaction for FINRA (see ``workqueue.redaction``): any absolute
+    spelling of the data directory left in an error or a traceback (an OS error's message,
+    a library's) becomes ``FINRA_DATA_DIR``, so viewers never learn the server's layout."""
+    configured = Path(settings.FINRA_DATA_DIR)
+    spellings = {str(configured.absolute()), str(data_dir())} - {"/"}
+    for spelling in sorted(spellings, key=len, reverse=True):
+        # Not inside a longer name: /srv/finra must not turn /srv/finra2 into FINRA_DATA_DIR2.
+        text = re.sub(re.escape(spelling) + r"(?![\w.-])", DATA_DIR_NAME, text)
+    return text

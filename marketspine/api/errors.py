@@ -4,6 +4,10 @@ Codes are stable for scripts; messages are for people. The DRF exception handler
 exceptions, and any exception that names its ``code`` and ``http_status`` (the apps' service
 errors declare them, so this module knows no app); ``page_not_found`` and ``server_error`` do
 the same for Django's 404/500 pages under ``/api/``.
+
+A write that an authenticated user was refused (403 or 409) is announced with the
+``write_refused`` signal, so an app can audit it; the handler is the one place every such
+answer passes through.
 """
 
 from __future__ import annotations
@@ -16,12 +20,22 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
+from django.dispatch import Signal
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 logger = logging.getLogger(__name__)
+
+#: Sent when an authenticated user's write (a method other than GET, HEAD, OPTIONS) is answered
+#: 403 or 409, with ``request`` (DRF's), ``view`` and ``response`` (its data holds the error):
+#: the attempt changed nothing, and an app records it (the work queue's audit log).
+write_refused = Signal()
+
+#: The answers that refuse a write: no permission, or not allowed in the target's state.
+REFUSAL_STATUSES = frozenset({status.HTTP_403_FORBIDDEN, status.HTTP_409_CONFLICT})
 
 
 class ApiError(exceptions.APIException):
@@ -122,7 +136,32 @@ def _declared_error(exc: Exception) -> Response | None:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF EXCEPTION_HANDLER: every expected failure becomes the one JSON error shape."""
+    """DRF EXCEPTION_HANDLER: every expected failure becomes the one JSON error shape, and a
+    refused write by a signed-in user is announced (``write_refused``)."""
+    response = _error_response(exc)
+    if response is not None and response.status_code in REFUSAL_STATUSES:
+        _announce_refusal(response, context)
+    return response
+
+
+def _announce_refusal(response: Response, context: dict[str, Any]) -> None:
+    request = context.get("request")
+    if request is None or request.method in SAFE_METHODS:
+        return
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return
+    view = context.get("view")
+    results = write_refused.send_robust(
+        sender=type(view), request=request, view=view, response=response
+    )
+    for receiver, result in results:
+        # A refusal still answers 403/409 if it could not be recorded; the log says why.
+        if isinstance(result, Exception):
+            logger.error("recording a refused write failed in %r", receiver, exc_info=result)
+
+
+def _error_response(exc: Exception) -> Response | None:
     if isinstance(exc, ApiError):
         body = {**exc.extra, **error_body(exc.code, exc.message, exc.fields)}
         return Response(body, status=exc.status_code)

@@ -14,24 +14,43 @@ from django.core.management import get_commands
 
 from tests.deploy.conftest import REPO, SCHEDULER_SCRIPT
 
-#: The CronJob manifests (deploy/prometheus holds Prometheus' own files, tested with /metrics).
+#: Every Kubernetes and OpenShift manifest (deploy/prometheus holds Prometheus' own files,
+#: tested with /metrics); the CronJobs among them run the weekly jobs.
 MANIFESTS = sorted(
     [*(REPO / "deploy" / "k8s").glob("*.yaml"), *(REPO / "deploy" / "openshift").glob("*.yaml")]
 )
+
+
+def documents(manifest: Path) -> list[dict]:
+    return list(yaml.safe_load_all(manifest.read_text()))
+
+
+CRONJOBS = [m for m in MANIFESTS if {d["kind"] for d in documents(m)} == {"CronJob"}]
 PROMETHEUS_FILES = sorted((REPO / "deploy" / "prometheus").glob("*.y*ml"))
 SHELL_SCRIPTS = sorted((REPO / "deploy").glob("**/*.sh"))
+PYTHON_FILES = [REPO / "deploy" / "gunicorn.conf.py", REPO / "deploy" / "readiness.py"]
 CRONTAB = REPO / "deploy" / "cron" / "crontab"
 # Where the crontab expects the checkout to be installed.
 INSTALL_DIR = "/opt/market-spine/"
 
 
+def pod_spec(document: dict) -> dict | None:
+    """The pod template of a CronJob, Job or Deployment; None for a Service."""
+    spec = document["spec"]
+    if document["kind"] == "CronJob":
+        return spec["jobTemplate"]["spec"]["template"]["spec"]
+    if document["kind"] in {"Job", "Deployment"}:
+        return spec["template"]["spec"]
+    assert document["kind"] == "Service", document["kind"]
+    return None
+
+
+def pods(manifest: Path) -> list[dict]:
+    return [pod for d in documents(manifest) if (pod := pod_spec(d)) is not None]
+
+
 def containers(manifest: Path) -> list[dict]:
-    found = []
-    for document in yaml.safe_load_all(manifest.read_text()):
-        assert document["kind"] == "CronJob", manifest
-        pod = document["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-        found += pod["containers"]
-    return found
+    return [container for pod in pods(manifest) for container in pod["containers"]]
 
 
 def named_commands(argv: list[str]) -> tuple[list[Path], list[str]]:
@@ -54,9 +73,15 @@ def check_exist(scripts: list[Path], commands: list[str]) -> None:
 
 
 def test_the_deploy_directory_has_the_examples_the_readme_lists():
-    files = MANIFESTS + SHELL_SCRIPTS + [CRONTAB] + PROMETHEUS_FILES
+    files = MANIFESTS + SHELL_SCRIPTS + [CRONTAB] + PROMETHEUS_FILES + PYTHON_FILES
     names = {str(path.relative_to(REPO)) for path in files}
     assert names == {
+        "deploy/gunicorn.conf.py",
+        "deploy/readiness.py",
+        "deploy/k8s/market-spine-web.yaml",
+        "deploy/k8s/market-spine-worker.yaml",
+        "deploy/k8s/market-spine-migrate.yaml",
+        "deploy/openshift/market-spine.yaml",
         "deploy/prometheus/alerts.yaml",
         "deploy/prometheus/prometheus.yml",
         "deploy/cron/crontab",
@@ -71,7 +96,7 @@ def test_the_deploy_directory_has_the_examples_the_readme_lists():
         assert f"`{name.removeprefix('deploy/')}`" in readme, name
 
 
-@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("manifest", CRONJOBS, ids=lambda p: str(p.relative_to(REPO)))
 def test_manifest_is_a_new_york_monday_cronjob_that_never_overlaps(manifest):
     [document] = yaml.safe_load_all(manifest.read_text())
 
@@ -82,6 +107,10 @@ def test_manifest_is_a_new_york_monday_cronjob_that_never_overlaps(manifest):
     assert spec["concurrencyPolicy"] == "Forbid"
     assert spec["successfulJobsHistoryLimit"] == 5
     assert spec["failedJobsHistoryLimit"] == 3
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_container_has_limits_and_no_privilege_escalation(manifest):
     for container in containers(manifest):
         assert {"requests", "limits"} <= set(container["resources"])
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
@@ -91,6 +120,11 @@ def test_manifest_is_a_new_york_monday_cronjob_that_never_overlaps(manifest):
 def test_manifest_commands_exist(manifest):
     for container in containers(manifest):
         argv = [*container.get("command", []), *container.get("args", [])]
+        if argv[0] == "gunicorn":
+            config = next(a.split("=", 1)[1] for a in argv if a.startswith("--config="))
+            assert (REPO / config).is_file(), config
+            assert argv[-1] == "marketspine.wsgi"
+            continue
         assert argv[0] == "python"
         scripts, commands = named_commands(argv)
         assert scripts or commands, argv
@@ -99,20 +133,24 @@ def test_manifest_commands_exist(manifest):
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: str(p.relative_to(REPO)))
 def test_manifest_secrets_feed_the_settings_the_app_reads(manifest):
-    settings_text = (REPO / "marketspine" / "settings.py").read_text()
-    script_text = (REPO / "scripts" / "enqueue_weekly_finra.py").read_text()
+    readers = [
+        REPO / "marketspine" / "settings.py",
+        REPO / "scripts" / "enqueue_weekly_finra.py",
+        *PYTHON_FILES,
+    ]
+    text = "".join(path.read_text() for path in readers)
     for container in containers(manifest):
         for variable in container["env"]:
             name = variable["name"]
             if name == "PYTHONUNBUFFERED":
                 continue
-            assert f'"{name}"' in settings_text + script_text, f"nothing reads {name}"
+            assert f'"{name}"' in text, f"nothing reads {name}"
             if name in {"DATABASE_URL", "SECRET_KEY", "MARKET_SPINE_TOKEN"}:
                 assert "secretKeyRef" in variable["valueFrom"], f"{name} must come from a Secret"
 
 
 def test_scheduler_manifests_run_it_with_a_six_week_lookback_from_files():
-    for manifest in MANIFESTS:
+    for manifest in CRONJOBS:
         for container in containers(manifest):
             if container["command"][-1] == "scripts/run_finra_weekly_schedule.py":
                 assert container["args"] == ["--lookback-weeks=6", "--source=file", "--verbose"]

@@ -20,7 +20,12 @@ PRODUCTION = {
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETSPINE_", "DJANGO_"))}
     clean.pop("DATABASE_URL", None)
-    clean.update(env, MARKETSPINE_VAR_DIR=env.get("MARKETSPINE_VAR_DIR", str(ROOT / "var")))
+    # No development .env either: these tests are about what the environment alone gives.
+    clean.update(
+        env,
+        MARKETSPINE_VAR_DIR=env.get("MARKETSPINE_VAR_DIR", str(ROOT / "var")),
+        MARKETSPINE_ENV_FILE=env.get("MARKETSPINE_ENV_FILE", ""),
+    )
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True
     )

@@ -33,7 +33,7 @@ def hash_plaintext_tokens(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workqueue", "0008_console_roles"),
+        ("workqueue", "0009_audit_outcome"),
         ("authtoken", "0004_alter_tokenproxy_options"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
