@@ -18,8 +18,9 @@ requests/s, p50/p99 latency, bulk items/s, and the ratios api/baseline (target >
 api bulk time / bulk_create time (target <= 3).
 
 Needs PostgreSQL at BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432); it drops and
-creates the database marketspine_bench_api. No qcluster runs, so the server has
-WORKQUEUE_KICK_ON_ENQUEUE=false (enqueue would otherwise queue a drain task for nobody).
+creates the database marketspine_bench_api (BENCH_API_DB names another). No qcluster runs, so
+the server has WORKQUEUE_KICK_ON_ENQUEUE=false (enqueue would otherwise queue a drain task for
+nobody).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from bench_db import DEFAULT_SERVER, recreate_database
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = DEFAULT_SERVER.rstrip("/")
-DB_NAME = "marketspine_bench_api"
+DB_NAME = os.environ.get("BENCH_API_DB", "marketspine_bench_api")
 DOMAIN, PIPELINE = "workqueue.diagnostics", "noop"
 
 SERVER_ENV = {
@@ -65,12 +66,14 @@ def setup_django() -> str:
     django.setup()
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
+
+    from workqueue.services import Actor
+    from workqueue.tokens import api_token_create
 
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("bench")
     user.groups.add(Group.objects.get(name="data_ops"))
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user, name="benchmark", actor=Actor.system("benchmark"))[1]
 
 
 def wipe() -> None:
@@ -99,7 +102,7 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
         "--log-level=warning",
     ]
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **SERVER_ENV})
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # four workers boot slowly on a busy machine
     while time.monotonic() < deadline:
         try:
             requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)

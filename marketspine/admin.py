@@ -56,7 +56,9 @@ SECTIONS = (
     Section("data", "Data", ("finra.weeks", "finra.capture", "workqueue.manifestentry")),
     Section("audit", "Audit", ("workqueue.auditevent", "admin.logentry")),
     Section(
-        "administration", "Administration", ("auth.user", "auth.group", "authtoken.tokenproxy")
+        "administration",
+        "Administration",
+        ("auth.user", "auth.group", "workqueue.apitoken", "axes.accessattempt"),
     ),
     # django-q2's raw task records: for superusers who debug the task engine itself.
     Section(

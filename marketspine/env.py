@@ -85,6 +85,50 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+_RATE_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A request rate such as ``600/min``: (requests, seconds), or None for ``off``."""
+    raw = env_str(name, default).strip().lower()
+    if raw in {"off", "none", "0"}:
+        return None
+    count, _, period = raw.partition("/")
+    seconds = _RATE_PERIODS.get(period.strip())
+    if not count.strip().isdigit() or int(count) < 1 or seconds is None:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a rate: use N/s, N/min, N/hour or N/day (N >= 1), or off"
+        )
+    return int(count), seconds
+
+
+def cache_config(url: str) -> dict[str, Any]:
+    """CACHES["default"] from a URL: ``redis://...`` (shared by every process) or ``locmem://``
+    (empty too: per process)."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "marketspine",
+        }
+    if url in {"", "locmem://"}:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    raise ImproperlyConfigured(
+        f"CACHE_URL={url!r} must be redis://host:port/db or locmem:// (per process)"
+    )
+
+
 def database_url(value: str) -> str:
     """A database URL from a URL or an SQLite file path (``--db /data/market_spine.db``)."""
     if "://" in value:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
 from marketspine.env import (
+    cache_config,
     database_config,
     env_bool,
     env_choice,
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
 )
 
@@ -47,7 +51,10 @@ INSTALLED_APPS = [
     "workqueue",
     "django_q",
     "rest_framework",
+    # Kept installed only for its migrations: 0004_roles depends on them and 0009_api_tokens
+    # hashes its plaintext rows into workqueue.ApiToken; nothing reads it afterwards.
     "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "finra",
@@ -66,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "marketspine.urls"
@@ -104,14 +113,45 @@ STATIC_ROOT = VAR_DIR / "static"
 
 # --- Security (manage.py check --deploy is clean with DEBUG off) ----------------------------
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG and not TESTING)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto is believed only when a TLS-terminating proxy in front sets it (and strips
+# any the client sent); otherwise any client could claim its plain-HTTP request was HTTPS.
+TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUST_X_FORWARDED_PROTO else None
 SESSION_COOKIE_SECURE = not DEBUG and not TESTING
 CSRF_COOKIE_SECURE = not DEBUG and not TESTING
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if (DEBUG or TESTING) else 3600, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG and not TESTING)
+# Preloading is a commitment browsers keep for months: only a deployer can make it.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# check --deploy warns (W021) while preload is off; off is the deliberate default above.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Sign-in: ModelBackend behind django-axes' lockout --------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "marketspine.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five wrong passwords for one username from one address lock that pair out for 15 minutes;
+# a correct password before that clears the count. Staff unlock early by deleting the access
+# attempt in the admin (Administration > Access attempts) or with manage.py axes_reset.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+# The same address the audit log records: REMOTE_ADDR, or X-Forwarded-For only from a proxy
+# listed in API_TRUSTED_PROXIES (django-ipware would believe any client's header).
+AXES_CLIENT_IP_CALLABLE = "marketspine.login_throttle.client_ip"
+# Sign-ins and failures are already in the audit log; axes keeps only its attempt counters.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
+# --- Cache: API throttle counters ------------------------------------------------------------
+# Local memory by default, which counts per process (each gunicorn worker throttles alone);
+# CACHE_URL=redis://... (default: REDIS_URL when set) gives one count shared by every worker.
+CACHES = {"default": cache_config(env_str("CACHE_URL", os.environ.get("REDIS_URL", "")))}
 
 LOGGING = {
     "version": 1,
@@ -119,7 +159,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django-q": {"level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper()}},
+    "loggers": {
+        "django-q": {"level": env_str("DJANGO_Q_LOG_LEVEL", "WARNING").upper()},
+        # Lockouts are audited; axes' own INFO/WARNING per failed attempt is noise.
+        "axes": {"level": "ERROR"},
+    },
 }
 
 # --- Work queue -----------------------------------------------------------------------------
@@ -204,6 +248,15 @@ else:
     Q_CLUSTER["orm"] = "default"
 
 # --- REST API v1 (marketspine.api, workqueue.api, finra.api) ----------------------------------
+# API keys: only their SHA-256 digest is stored, in this model (see marketspine.api.authentication).
+API_TOKEN_MODEL = "workqueue.ApiToken"
+# A token's last_used_at is written at most this often (not on every request).
+API_TOKEN_LAST_USED_INTERVAL_SECONDS = env_float(
+    "API_TOKEN_LAST_USED_INTERVAL_SECONDS", 60.0, minimum=0
+)
+# Requests per token (or per signed-in user) before 429; "off" disables. The default is far
+# above any cron job or benchmark: it stops a runaway script, not ordinary use.
+API_THROTTLE_RATE = env_rate("API_THROTTLE_RATE", "36000/min")
 # Token first: an anonymous request gets 401 with "WWW-Authenticate: Token". Sessions serve the
 # browsable API and the docs page for staff logged in through the admin.
 REST_FRAMEWORK = {
@@ -218,6 +271,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "EXCEPTION_HANDLER": "marketspine.api.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["marketspine.api.throttling.TokenRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

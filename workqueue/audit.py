@@ -1,4 +1,4 @@
-"""Audit events that are not about one work item: sign-ins, API tokens, account changes.
+"""Audit events that are not about one work item: sign-ins and lockouts, account changes.
 
 The work queue's own operations are audited by the service that performs them; this module
 records the account-side events in the same table, so one audit trail answers "who could do
@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -66,33 +67,25 @@ def on_login_failed(
     audit_record(actor=actor, action="login_failed", details={"username": tried})
 
 
+def on_locked_out(
+    sender: Any,
+    request: HttpRequest | None,
+    username: str | None,
+    ip_address: str | None,
+    **kwargs: Any,
+) -> None:
+    """django-axes refused a sign-in: the limit of failures was reached, or an attempt came in
+    while the (username, address) pair is locked."""
+    tried = str(username or "")[:150]
+    actor = Actor(source=_source(request), name=tried or "(none)", client_address=ip_address)
+    audit_record(actor=actor, action="login_locked_out", details={"username": tried})
+
+
 def connect_auth_signals() -> None:
     user_logged_in.connect(on_logged_in, dispatch_uid="workqueue.audit.login")
     user_logged_out.connect(on_logged_out, dispatch_uid="workqueue.audit.logout")
     user_login_failed.connect(on_login_failed, dispatch_uid="workqueue.audit.login_failed")
-
-
-# --- API tokens -------------------------------------------------------------------------------
-
-
-def api_token_issue(*, user: Any, rotate: bool, actor: Actor) -> tuple[Any, bool]:
-    """The user's API token, created if missing; ``rotate`` replaces it. Audited when changed.
-
-    Returns ``(token, created)``. Run it inside a transaction so the token and its audit event
-    are written together.
-    """
-    from rest_framework.authtoken.models import Token
-
-    if rotate:
-        Token.objects.filter(user=user).delete()
-    token, created = Token.objects.get_or_create(user=user)
-    if created:
-        audit_record(
-            actor=actor,
-            action="api_token_rotate" if rotate else "api_token_create",
-            details={"user": user.get_username()},
-        )
-    return token, created
+    user_locked_out.connect(on_locked_out, dispatch_uid="workqueue.audit.locked_out")
 
 
 # --- refused writes ---------------------------------------------------------------------------

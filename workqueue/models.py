@@ -7,6 +7,8 @@ so ``db_table`` is fixed here and columns are only ever added.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -450,3 +452,84 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} seen {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+#: Characters of a key kept in clear so people can tell their tokens apart (never enough to use).
+API_TOKEN_PREFIX_LENGTH = 8
+#: New keys start with this marker, so a leaked key is recognisable (secret scanners, logs).
+API_TOKEN_MARKER = "ms_"
+
+
+def api_token_digest(key: str) -> str:
+    """SHA-256 of a key, hex. Keys are 256 random bits, so a fast hash is enough: there is no
+    guessable password to stretch, and the lookup stays one indexed equality."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_new_key() -> str:
+    return API_TOKEN_MARKER + secrets.token_urlsafe(32)
+
+
+class ApiTokenStatus(models.TextChoices):
+    ACTIVE = "active", "active"
+    EXPIRED = "expired", "expired"
+    REVOKED = "revoked", "revoked"
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def usable(self, now: datetime | None = None) -> ApiTokenQuerySet:
+        """Tokens that authenticate: not revoked and not past their expiry."""
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    """An API key of one user: only its SHA-256 digest and a short visible prefix are stored.
+
+    A user holds any number of named tokens (one per cron job). Revoking keeps the row, so a
+    script that still sends the key is told it was revoked rather than that it never existed.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. cron-weekly-finra.")
+    prefix = models.CharField(max_length=API_TOKEN_PREFIX_LENGTH, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires. UTC.")
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        db_table = "core_api_tokens"
+        ordering = ["user_id", "name", "-created_at"]
+        verbose_name = "API token"
+        constraints = [
+            # One usable name per user: rotating revokes the old token of that name first.
+            models.UniqueConstraint(
+                fields=["user", "name"],
+                condition=Q(revoked_at__isnull=True),
+                name="core_api_tokens_one_active_name_per_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def status(self, now: datetime | None = None) -> ApiTokenStatus:
+        if self.revoked_at is not None:
+            return ApiTokenStatus.REVOKED
+        if self.expires_at is not None and self.expires_at <= (now or timezone.now()):
+            return ApiTokenStatus.EXPIRED
+        return ApiTokenStatus.ACTIVE
+
+    @classmethod
+    def digest_of(cls, key: str) -> str:
+        return api_token_digest(key)

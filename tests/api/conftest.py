@@ -4,10 +4,10 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 import tests.api.finra_standins  # noqa: F401 - registers finra.otc_transparency stand-ins
+from tests.factories import api_key
 
 
 @pytest.fixture
@@ -23,9 +23,9 @@ def make_user(db) -> Callable[..., User]:
     return make
 
 
-def token_client(user: User) -> APIClient:
+def token_client(user: User, name: str | None = None) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key(user, name)}")
     return client
 
 

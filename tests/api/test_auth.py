@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.test import override_settings
+import time_machine
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tests.api.conftest import token_client
-from tests.factories import enqueue
-from workqueue.models import AuditEvent, WorkItem
+from tests.factories import api_key, enqueue
+from workqueue.models import ApiToken, AuditEvent, WorkItem
+from workqueue.services import Actor
+from workqueue.tokens import api_token_revoke, api_token_set_expiry
 
 pytestmark = pytest.mark.django_db
 
@@ -178,5 +185,187 @@ def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(api):
         body = {**ENQUEUE, "partition_key": {"week": "w2"}}
         api.post("/api/v1/work/enqueue", body, format="json", **spoofed)
 
-    addresses = list(AuditEvent.objects.order_by("id").values_list("client_address", flat=True))
-    assert addresses == ["10.0.0.1", "203.0.113.9"]
+    enqueues = AuditEvent.objects.filter(action="enqueue").order_by("id")
+    assert list(enqueues.values_list("client_address", flat=True)) == ["10.0.0.1", "203.0.113.9"]
+
+
+# --- tokens: digests, expiry, revocation, last use ----------------------------------------------
+
+
+def key_client(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def test_the_database_holds_no_usable_key(operator):
+    key = api_key(operator, "cron")
+
+    token = ApiToken.objects.get(name="cron")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM core_api_tokens")
+        stored = " ".join(str(value) for row in cursor.fetchall() for value in row)
+    assert key not in stored
+    assert token.prefix == key[:8] and len(key) > 40
+    assert key_client(key).get("/api/v1/work/pending").status_code == 200
+
+
+def test_an_expired_token_is_refused_saying_so(operator):
+    key = api_key(operator, "short-lived")
+    token = ApiToken.objects.get(name="short-lived")
+    with time_machine.travel(datetime(2026, 5, 1, 12, 0, tzinfo=UTC), tick=False):
+        api_token_set_expiry(
+            token=token, expires_at=datetime(2026, 5, 1, 13, 0, tzinfo=UTC), actor=Actor.cli()
+        )
+        assert key_client(key).get("/api/v1/work/pending").status_code == 200
+    with time_machine.travel(datetime(2026, 5, 1, 13, 0, 1, tzinfo=UTC), tick=False):
+        response = key_client(key).get("/api/v1/work/pending")
+
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == "not_authenticated"
+    assert error["message"].startswith(
+        f"Token {key[:8]}… (short-lived) expired at 2026-05-01 13:00"
+    )
+
+
+def test_a_revoked_token_is_refused_saying_so_and_other_tokens_keep_working(operator):
+    revoked, kept = api_key(operator, "old-cron"), api_key(operator, "new-cron")
+
+    api_token_revoke(token=ApiToken.objects.get(name="old-cron"), actor=Actor.cli())
+
+    response = key_client(revoked).get("/api/v1/work/pending")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert f"Token {revoked[:8]}… (old-cron) revoked at " in response.json()["error"]["message"]
+    assert key_client(kept).get("/api/v1/work/pending").status_code == 200
+
+
+def test_a_request_costs_one_query_to_authenticate_and_last_use_is_written_once_a_minute(
+    operator,
+):
+    client = key_client(api_key(operator, "cron"))
+    token = ApiToken.objects.get(name="cron")
+    start = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+    with time_machine.travel(start, tick=False):
+        client.get("/api/v1/work/pending")
+    token.refresh_from_db()
+    assert token.last_used_at == start
+
+    with (
+        time_machine.travel(start + timedelta(seconds=30), tick=False),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        assert client.get("/api/v1/work/pending").status_code == 200
+    token_queries = [q["sql"] for q in queries if "core_api_tokens" in q["sql"]]
+    assert len(token_queries) == 1 and token_queries[0].lstrip().startswith("SELECT")
+    assert not any(
+        "auth_permission" in q["sql"] and "core_api_tokens" not in q["sql"] for q in queries
+    )
+    token.refresh_from_db()
+    assert token.last_used_at == start
+
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        client.get("/api/v1/work/pending")
+    token.refresh_from_db()
+    assert token.last_used_at == start + timedelta(seconds=61)
+
+
+# --- throttling ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@override_settings(API_THROTTLE_RATE=(3, 60))
+def test_a_token_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected(
+    operator, fresh_cache
+):
+    busy, other = key_client(api_key(operator, "busy")), key_client(api_key(operator, "other"))
+    with time_machine.travel(datetime(2026, 5, 1, 12, 0, 10, tzinfo=UTC), tick=False):
+        answers = [busy.get("/api/v1/work/pending").status_code for _ in range(4)]
+        refused = busy.post("/api/v1/work/enqueue", ENQUEUE, format="json")
+        assert other.get("/api/v1/work/pending").status_code == 200
+
+    assert answers == [200, 200, 200, 429]
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "50"
+    assert refused.json()["error"]["code"] == "throttled"
+    assert "throttled" in refused.json()["error"]["message"]
+    assert not WorkItem.objects.exists()
+    with time_machine.travel(datetime(2026, 5, 1, 12, 1, 0, tzinfo=UTC), tick=False):
+        assert busy.get("/api/v1/work/pending").status_code == 200
+
+
+# --- sign-in lockout ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(operator):
+    """ops may sign in to the admin."""
+    operator.is_staff = True
+    operator.save()
+    return operator
+
+
+def sign_in(client: Client, password: str, **extra: str):
+    return client.post(
+        "/admin/login/?next=/admin/", {"username": "ops", "password": password}, **extra
+    )
+
+
+def test_five_wrong_passwords_lock_the_user_out_from_that_address_and_are_audited(staff):
+    client = Client()
+    wrong = [sign_in(client, "guess", REMOTE_ADDR="198.51.100.7") for _ in range(5)]
+
+    refused = sign_in(client, "pw", REMOTE_ADDR="198.51.100.7")
+
+    assert [r.status_code for r in wrong[:4]] == [200] * 4  # the form again, with an error
+    assert wrong[4].status_code == 429
+    assert refused.status_code == 429
+    assert "Sign-in temporarily locked" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+    lockouts = AuditEvent.objects.filter(action="login_locked_out")
+    assert lockouts.count() == 2
+    assert {(e.actor_name, e.client_address) for e in lockouts} == {("ops", "198.51.100.7")}
+    # The same user from another address is not locked out.
+    elsewhere = Client()
+    assert sign_in(elsewhere, "pw", REMOTE_ADDR="198.51.100.8").status_code == 302
+
+
+def test_a_fresh_forwarded_for_does_not_dodge_the_count(staff):
+    client = Client()
+    for n in range(5):
+        sign_in(client, "guess", REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR=f"10.9.9.{n}")
+
+    assert sign_in(client, "pw", REMOTE_ADDR="198.51.100.7").status_code == 429
+
+
+def test_a_correct_password_before_the_limit_resets_the_count(staff):
+    client = Client()
+    for _ in range(4):
+        sign_in(client, "guess", REMOTE_ADDR="198.51.100.7")
+    assert sign_in(client, "pw", REMOTE_ADDR="198.51.100.7").status_code == 302
+    client.logout()
+
+    for _ in range(4):
+        assert sign_in(client, "guess", REMOTE_ADDR="198.51.100.7").status_code == 200
+    assert sign_in(client, "pw", REMOTE_ADDR="198.51.100.7").status_code == 302
+
+
+@pytest.mark.parametrize("minutes", [14, 16])
+def test_the_lockout_ends_after_the_cool_off(staff, minutes):
+    client = Client()
+    start = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        for _ in range(5):
+            sign_in(client, "guess", REMOTE_ADDR="198.51.100.7")
+    with time_machine.travel(start + timedelta(minutes=minutes), tick=False):
+        response = sign_in(client, "pw", REMOTE_ADDR="198.51.100.7")
+
+    assert response.status_code == (429 if minutes < 15 else 302)

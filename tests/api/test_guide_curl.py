@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
 
+from tests.factories import api_key
 from workqueue.models import WorkItem
 from workqueue.services import Actor, work_item_enqueue
 from workqueue.states import WorkState
@@ -58,7 +58,7 @@ def sh(live_server):
     """Run a guide command with bash: the live server for localhost:8000, plus the token."""
     user = User.objects.create_user("cron", password="pw")
     user.groups.add(Group.objects.get(name="data_ops"))
-    token = Token.objects.create(user=user).key
+    token = api_key(user)
 
     def run(command: str, *, item_id: int | None = None) -> str:
         command = command.replace("http://localhost:8000", live_server.url)

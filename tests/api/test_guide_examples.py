@@ -11,9 +11,8 @@ from datetime import date, timedelta
 
 import pytest
 import requests
-from rest_framework.authtoken.models import Token
 
-from tests.factories import claim_one
+from tests.factories import api_key, claim_one
 from workqueue.manifest import manifest_record
 from workqueue.models import WorkItem
 from workqueue.services import Actor, work_item_enqueue
@@ -194,7 +193,7 @@ def test_single_week_backfill_body_from_the_guide(api):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_backfill_range_script_against_a_live_server(live_server, django_user_model, capsys):
     user = django_user_model.objects.create_superuser("cron", password="pw")
-    headers = {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+    headers = {"Authorization": f"Token {api_key(user)}"}
 
     # scripts/backfill_range.py, as written, plus the token header.
     api_base = f"{live_server.url}/api/v1"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
+
+from tests.factories import api_key
 
 REPO = Path(__file__).resolve().parents[2]
 WEEKLY_SH = REPO / "deploy" / "cron" / "weekly_finra.sh"
@@ -33,7 +34,7 @@ def server(live_server) -> Server:
     """A live server and the token of a data_ops user, as ``create_api_token`` gives one."""
     user = User.objects.create_user("cron", password="pw")
     user.groups.add(Group.objects.get(name="data_ops"))
-    return Server(api_base=f"{live_server.url}/api/v1", token=Token.objects.create(user=user).key)
+    return Server(api_base=f"{live_server.url}/api/v1", token=api_key(user))
 
 
 def run(command: list[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -62,9 +62,43 @@ def test_production_refuses_to_start_without_a_secret_key():
             "6.5",
             "FINRA_PUBLICATION_GRACE_HOURS='6.5' is not an integer",
         ),
+        ("API_THROTTLE_RATE", "fast", "API_THROTTLE_RATE='fast' is not a rate"),
+        ("API_THROTTLE_RATE", "0/min", "API_THROTTLE_RATE='0/min' is not a rate"),
+        ("CACHE_URL", "memcached://x", "CACHE_URL='memcached://x' must be redis://"),
+        ("TRUST_X_FORWARDED_PROTO", "sometimes", "TRUST_X_FORWARDED_PROTO='sometimes' is not"),
+        ("LOGIN_FAILURE_LIMIT", "0", "LOGIN_FAILURE_LIMIT=0 must be at least 1"),
     ],
 )
 def test_a_bad_value_is_an_error_at_start_up_naming_the_variable(variable, value, message):
     result = manage("check", **{**PRODUCTION, variable: value})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def settings_values(*names: str, **env: str) -> list[str]:
+    code = "from django.conf import settings; " + "; ".join(
+        f"print(repr(settings.{name}))" for name in names
+    )
+    result = manage("shell", "--no-imports", "-c", code, **{**PRODUCTION, **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()
+
+
+def test_proxy_headers_are_believed_only_when_configured_and_hsts_preload_is_off():
+    assert settings_values("SECURE_PROXY_SSL_HEADER", "SECURE_HSTS_PRELOAD") == ["None", "False"]
+    assert settings_values("SECURE_PROXY_SSL_HEADER", TRUST_X_FORWARDED_PROTO="true") == [
+        "('HTTP_X_FORWARDED_PROTO', 'https')"
+    ]
+    assert settings_values("SECURE_HSTS_PRELOAD", SECURE_HSTS_PRELOAD="true") == ["True"]
+
+
+def test_throttle_rate_and_shared_cache_come_from_the_environment():
+    assert settings_values("API_THROTTLE_RATE", API_THROTTLE_RATE="90/min") == ["(90, 60)"]
+    assert settings_values("API_THROTTLE_RATE", API_THROTTLE_RATE="off") == ["None"]
+    backend = "CACHES['default']['BACKEND']"
+    assert settings_values(backend, CACHE_URL="") == [
+        "'django.core.cache.backends.locmem.LocMemCache'"
+    ]
+    assert settings_values(backend, REDIS_URL="redis://127.0.0.1:6379/3") == [
+        "'django.core.cache.backends.redis.RedisCache'"
+    ]

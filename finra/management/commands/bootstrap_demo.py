@@ -21,17 +21,18 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.authtoken.models import Token
 
 from finra.models import DOMAIN, Stage
 from finra.tiers import TIERS
 from workqueue.fields import canonical_json
-from workqueue.models import ManifestEntry, WorkItem
+from workqueue.models import ApiToken, ManifestEntry, WorkItem
 from workqueue.services import Actor, EnqueueRequest, work_items_enqueue
 from workqueue.states import ACTIVE_STATES, WorkState
+from workqueue.tokens import api_token_create, api_token_rotate
 
 DEMO_USERNAME = os.environ.get("DEMO_USERNAME", "admin")
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "admin")
+DEMO_TOKEN_NAME = "demo"
 _WEEK_DIR = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIER_STAGES = (
     Stage.RAW,
@@ -112,15 +113,24 @@ class Command(BaseCommand):
                 self._stop_cluster(cluster)
         self.stdout.write(self.style.SUCCESS("every stage of the shipped weeks is COMPLETE"))
         base = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-        token, _ = Token.objects.get_or_create(
-            user=get_user_model().objects.get(username=DEMO_USERNAME)
-        )
+        key = self._demo_token()
         self.stdout.write(
             f"admin: {base}/admin/  (login {DEMO_USERNAME} / {DEMO_PASSWORD})\n"
             f"API:   {base}/api/v1/  docs: {base}/api/v1/docs/\n"
-            f"try:   curl -H 'Authorization: Token {token.key}' "
+            f"try:   curl -H 'Authorization: Token {key}' "
             f"'{base}/api/v1/finra/venue-share?tier=OTC&week_ending=2025-11-14'"
         )
+
+    def _demo_token(self) -> str:
+        """A fresh key each run (keys are stored hashed, so an earlier one cannot be shown);
+        the previous run's demo token is rotated, so one demo token works at a time."""
+        user = get_user_model().objects.get(username=DEMO_USERNAME)
+        current = ApiToken.objects.filter(
+            user=user, name=DEMO_TOKEN_NAME, revoked_at__isnull=True
+        ).first()
+        if current is not None:
+            return api_token_rotate(token=current, actor=Actor.cli())[1]
+        return api_token_create(user=user, name=DEMO_TOKEN_NAME, actor=Actor.cli())[1]
 
     def _demo_user(self) -> None:
         user, created = get_user_model().objects.get_or_create(
