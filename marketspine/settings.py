@@ -47,13 +47,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    # Kept installed only for its migrations: 0004_roles depends on them and 0009_api_tokens
+    # hashes its plaintext rows into workqueue.ApiToken; nothing reads it afterwards. Before
+    # workqueue, whose admin takes its token page off the site.
+    "rest_framework.authtoken",
     # Before django_q, so workqueue's qcluster command (prompt shutdown) replaces django-q2's.
     "workqueue",
     "django_q",
-    "rest_framework",
-    # Kept installed only for its migrations: 0004_roles depends on them and 0009_api_tokens
-    # hashes its plaintext rows into workqueue.ApiToken; nothing reads it afterwards.
-    "rest_framework.authtoken",
     "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
