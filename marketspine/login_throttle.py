@@ -7,29 +7,10 @@ sending a fresh X-Forwarded-For with every guess.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
-from django.conf import settings
 from django.http import HttpRequest
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """REMOTE_ADDR, or the X-Forwarded-For entry added by the nearest untrusted hop when the
-    request came through a proxy listed in ``API_TRUSTED_PROXIES``."""
-    address = request.META.get("REMOTE_ADDR")
-    trusted = set(settings.API_TRUSTED_PROXIES)
-    if address in trusted:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        for hop in reversed([h for h in hops if h]):
-            address = hop
-            if hop not in trusted:
-                break
-    try:
-        return str(ipaddress.ip_address(address)) if address else None
-    except ValueError:
-        return None
 
 
 class LoginThrottleBackend(AxesStandaloneBackend):

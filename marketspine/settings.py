@@ -144,7 +144,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 # The same address the audit log records: REMOTE_ADDR, or X-Forwarded-For only from a proxy
 # listed in API_TRUSTED_PROXIES (django-ipware would believe any client's header).
-AXES_CLIENT_IP_CALLABLE = "marketspine.login_throttle.client_ip"
+AXES_CLIENT_IP_CALLABLE = "marketspine.api.addresses.client_address"
 # Sign-ins and failures are already in the audit log; axes keeps only its attempt counters.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False

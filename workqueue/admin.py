@@ -27,7 +27,6 @@ from workqueue.exceptions import WorkItemNotFound
 from workqueue.fields import canonical_json
 from workqueue.models import (
     AuditEvent,
-    AuditSource,
     Execution,
     FailedWorkItem,
     ManifestEntry,
@@ -35,7 +34,6 @@ from workqueue.models import (
     WorkItem,
 )
 from workqueue.services import (
-    Actor,
     EnqueueRequest,
     EnqueueStatus,
     work_item_cancel,
@@ -43,12 +41,6 @@ from workqueue.services import (
     work_items_enqueue,
 )
 from workqueue.states import IllegalTransition, WorkState
-
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.for_user(
-        request.user, source=AuditSource.ADMIN, client_address=request.META.get("REMOTE_ADDR")
-    )
 
 
 def _report(request: HttpRequest, verb: str, done: list[int], refused: list[str]) -> None:
@@ -66,7 +58,7 @@ def _each(request: HttpRequest, queryset: QuerySet, service: Any, verb: str) -> 
     done, refused = [], []
     for pk in queryset.values_list("pk", flat=True):
         try:
-            service(item_id=pk, actor=_actor(request))
+            service(item_id=pk, actor=admin_views.admin_actor(request))
             done.append(pk)
         except (IllegalTransition, WorkItemNotFound) as exc:
             refused.append(str(exc))
@@ -96,7 +88,7 @@ def reprocess_items(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset
             )
             for item in items
         ],
-        actor=_actor(request),
+        actor=admin_views.admin_actor(request),
     )
     done = [r.item.pk for r in results if r.status is EnqueueStatus.REARMED]
     refused = [

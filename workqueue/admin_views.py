@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from marketspine.api.addresses import client_address
 from marketspine.api.csvsafe import csv_safe_row
 from workqueue import dashboard
 from workqueue.audit import audit_refusal
@@ -49,7 +50,7 @@ ITEM_ACTIONS = {
 
 def admin_actor(request: HttpRequest) -> Actor:
     return Actor.for_user(
-        request.user, source=AuditSource.ADMIN, client_address=request.META.get("REMOTE_ADDR")
+        request.user, source=AuditSource.ADMIN, client_address=client_address(request)
     )
 
 

@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils import timezone
 
+from marketspine.api.addresses import client_address
 from workqueue.models import AuditEvent, AuditSource, WorkItem
 from workqueue.services import Actor
 
@@ -41,12 +42,8 @@ def _source(request: HttpRequest | None) -> str:
     return AuditSource.API if request.path.startswith("/api/") else AuditSource.ADMIN
 
 
-def _address(request: HttpRequest | None) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None if request is not None else None
-
-
 def request_actor(request: HttpRequest | None, user: Any) -> Actor:
-    return Actor.for_user(user, source=_source(request), client_address=_address(request))
+    return Actor.for_user(user, source=_source(request), client_address=client_address(request))
 
 
 def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
@@ -63,7 +60,9 @@ def on_login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
     tried = str(credentials.get("username", ""))[:150]
-    actor = Actor(source=_source(request), name=tried or "(none)", client_address=_address(request))
+    actor = Actor(
+        source=_source(request), name=tried or "(none)", client_address=client_address(request)
+    )
     audit_record(actor=actor, action="login_failed", details={"username": tried})
 
 

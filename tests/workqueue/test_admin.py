@@ -125,3 +125,24 @@ def test_executions_and_audit_are_read_only(staff_client):
     assert 'name="_save"' not in page.content.decode()
     assert staff_client.get(reverse("admin:workqueue_execution_add")).status_code == 403
     assert staff_client.get(reverse("admin:workqueue_auditevent_add")).status_code == 403
+
+
+def test_behind_a_trusted_proxy_an_admin_action_is_audited_with_the_clients_address(
+    staff_client, settings
+):
+    """The admin records the same address as the API and the sign-in lockout: the one the
+    listed proxy forwarded, never a header an untrusted client sent itself."""
+    settings.API_TRUSTED_PROXIES = ["10.0.0.1"]
+    first, second = failed_item("p1"), failed_item("p2")
+    changelist = reverse("admin:workqueue_failedworkitem_changelist")
+    for item, peer in ((first, "10.0.0.1"), (second, "192.0.2.50")):
+        staff_client.post(
+            changelist,
+            {"action": "retry_items", "_selected_action": [item.pk]},
+            REMOTE_ADDR=peer,
+            HTTP_X_FORWARDED_FOR="203.0.113.9",
+        )
+    addresses = dict(
+        AuditEvent.objects.filter(action="retry").values_list("work_item_id", "client_address")
+    )
+    assert addresses == {first.pk: "203.0.113.9", second.pk: "192.0.2.50"}

@@ -5,10 +5,8 @@ and renders a small output serializer. Errors are raised and rendered by
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from drf_spectacular.utils import (
@@ -24,6 +22,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from marketspine.api.addresses import client_address
 from marketspine.api.errors import ApiError, ErrorSerializer, flatten_errors
 from marketspine.api.parsers import parse_json_text
 from marketspine.api.query import parse_input, parse_query
@@ -63,23 +62,6 @@ INCLUDE_PARAMETER = OpenApiParameter(
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def client_address(request: Request) -> str | None:
-    """The client's IP for the audit log: REMOTE_ADDR, or the X-Forwarded-For entry added by
-    the nearest untrusted hop when the request came through a proxy in API_TRUSTED_PROXIES."""
-    address = request.META.get("REMOTE_ADDR")
-    trusted = set(settings.API_TRUSTED_PROXIES)
-    if address in trusted:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        for hop in reversed([h for h in hops if h]):
-            address = hop
-            if hop not in trusted:
-                break
-    try:
-        return str(ipaddress.ip_address(address)) if address else None
-    except ValueError:
-        return None
 
 
 def api_actor(request: Request) -> Actor:
