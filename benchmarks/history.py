@@ -315,7 +315,7 @@ def viewer_token(url: str, data_dir: Path) -> str:
         stdout=subprocess.DEVNULL,
     )
     done = subprocess.run(
-        [*manage(), "create_api_token", "bench-viewer"],
+        [*manage(), "create_api_token", "bench-viewer", "--rotate"],
         check=True,
         env=env,
         capture_output=True,

@@ -165,9 +165,10 @@ def database_config(url: str) -> dict[str, Any]:
                 ) from None
     elif database["ENGINE"] == "django.db.backends.postgresql":
         database["CONN_HEALTH_CHECKS"] = True
-        # Server-side binding lets psycopg prepare the statements a process runs again and
-        # again (token lookups, claims, enqueue inserts), so PostgreSQL plans them once per
-        # connection.
+        # Server-side binding sends the parameters apart from the SQL text, so the statements a
+        # process runs again and again (token lookups, claims, enqueue inserts) keep one text.
+        # Django leaves psycopg's prepared statements off (they break transaction-mode
+        # connection poolers), so each is still planned per execution.
         database.setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
             "DB_SERVER_SIDE_BINDING", True
         )

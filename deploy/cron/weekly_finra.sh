@@ -45,7 +45,7 @@ while [ $# -gt 0 ]; do
 done
 
 [ -n "${MARKET_SPINE_TOKEN:-}" ] ||
-  fail 2 "MARKET_SPINE_TOKEN is not set (create one with: python manage.py create_api_token USER)"
+  fail 2 "MARKET_SPINE_TOKEN is not set (create one with: python manage.py create_api_token USER --name cron-weekly)"
 
 # GNU date (Linux) first, then BSD date (macOS).
 # date_format DATE FORMAT: DATE (YYYY-MM-DD) printed with FORMAT.

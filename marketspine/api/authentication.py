@@ -2,8 +2,8 @@
 fixed query.
 
 Only a SHA-256 digest of each key is stored (the model is ``settings.API_TOKEN_MODEL``, so this
-module names no app). The lookup is one indexed equality on the digest, as fixed SQL that
-PostgreSQL prepares once per connection; it also returns whether the token is revoked, expired
+module names no app). The lookup is one indexed equality on the digest, as one fixed SQL
+statement; it also returns whether the token is revoked, expired
 or due a ``last_used_at`` write, and every permission the user holds (directly or through a
 group), which fills ModelBackend's own per-user cache: the permission checks of the request then
 need no query, and answer exactly as ``user.has_perm``.
