@@ -287,16 +287,7 @@ def audit_events_csv(request: HttpRequest, *, model_admin: ModelAdmin) -> Stream
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     changelist = model_admin.get_changelist_instance(request)
-    rows = changelist.queryset.values_list(
-        "occurred_at",
-        "actor_name",
-        "source",
-        "action",
-        "outcome",
-        "work_item_id",
-        "client_address",
-        "details",
-    )
+    rows = changelist.queryset.values_list(*AUDIT_CSV_COLUMNS)
 
     def lines() -> Iterator[str]:
         writer = csv.writer(_Echo())
